@@ -1,0 +1,380 @@
+//! Reason codes, rejections and errors.
+//!
+//! Two kinds of failure exist in this crate and they never mix:
+//!
+//! - a [`Rejection`] is a *decision*: the verifier looked at an input and refused it. It carries
+//!   one stable [`Reason`] code (SPEC section 7) plus a human-readable detail that names the
+//!   offending link or claim, never key material or payload bytes;
+//! - an [`Error`] is a *mistake by the caller or the environment*: an id that does not parse, a
+//!   key file with loose permissions, a builder asked to sign an escalation.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The stable reason code of a rejection (SPEC section 7).
+///
+/// `as_str()` gives the snake_case code that other implementations, audit logs and the
+/// command line use. The set may grow, so match with a wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The input is larger than the limit for its kind.
+    TooLarge,
+    /// The input is not well-formed: JWS form, base64url, JSON or claim syntax.
+    Malformed,
+    /// The JWS `alg` is not `EdDSA` or `Ed25519`.
+    UnsupportedAlgorithm,
+    /// The JWS `typ` is not the one expected for this kind of input.
+    WrongType,
+    /// The JWS header has a member other than `alg`, `typ` and `kid`.
+    ForbiddenHeader,
+    /// No key is registered for the claimed agent and key id.
+    UnknownKey,
+    /// The root token is not issued by a trusted authority.
+    UntrustedRoot,
+    /// A signature does not verify (strict Ed25519).
+    BadSignature,
+    /// A token or the envelope is not valid yet.
+    NotYetValid,
+    /// A token or the envelope has expired.
+    Expired,
+    /// A lifetime (`exp - iat`) is longer than the verifier allows.
+    TtlTooLong,
+    /// The envelope is addressed to another agent.
+    WrongAudience,
+    /// The delegation chain has more links than the verifier allows.
+    ChainTooLong,
+    /// A link does not follow from its parent (hash, issuer or key binding).
+    BrokenChain,
+    /// A link delegates where its parent forbids it (depth, `delegates`, cycles).
+    DelegationForbidden,
+    /// A link grants more than its parent (capabilities, depth, lifetime, delegates).
+    Escalation,
+    /// Tokens and envelope do not all name the same task.
+    TaskMismatch,
+    /// A link crosses trust domains the verifier does not federate.
+    CrossDomain,
+    /// The envelope's sender is not bound to the chain's end.
+    SenderMismatch,
+    /// The intent is not covered by the capabilities of the chain's last link.
+    IntentNotGranted,
+    /// The payload does not match the envelope's digest.
+    PayloadMismatch,
+    /// A token, the task, or an agent is revoked.
+    Revoked,
+    /// The request-time policy denied the handoff.
+    PolicyDenied,
+    /// The envelope was accepted before.
+    Replayed,
+    /// A store (revocations, replay cache, audit) could not answer: fail closed.
+    Unavailable,
+}
+
+impl Reason {
+    /// Every reason code, in SPEC section 7 order.
+    pub const ALL: [Reason; 25] = [
+        Reason::TooLarge,
+        Reason::Malformed,
+        Reason::UnsupportedAlgorithm,
+        Reason::WrongType,
+        Reason::ForbiddenHeader,
+        Reason::UnknownKey,
+        Reason::UntrustedRoot,
+        Reason::BadSignature,
+        Reason::NotYetValid,
+        Reason::Expired,
+        Reason::TtlTooLong,
+        Reason::WrongAudience,
+        Reason::ChainTooLong,
+        Reason::BrokenChain,
+        Reason::DelegationForbidden,
+        Reason::Escalation,
+        Reason::TaskMismatch,
+        Reason::CrossDomain,
+        Reason::SenderMismatch,
+        Reason::IntentNotGranted,
+        Reason::PayloadMismatch,
+        Reason::Revoked,
+        Reason::PolicyDenied,
+        Reason::Replayed,
+        Reason::Unavailable,
+    ];
+
+    /// The stable snake_case code of SPEC section 7.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooLarge => "too_large",
+            Reason::Malformed => "malformed",
+            Reason::UnsupportedAlgorithm => "unsupported_algorithm",
+            Reason::WrongType => "wrong_type",
+            Reason::ForbiddenHeader => "forbidden_header",
+            Reason::UnknownKey => "unknown_key",
+            Reason::UntrustedRoot => "untrusted_root",
+            Reason::BadSignature => "bad_signature",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Expired => "expired",
+            Reason::TtlTooLong => "ttl_too_long",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::ChainTooLong => "chain_too_long",
+            Reason::BrokenChain => "broken_chain",
+            Reason::DelegationForbidden => "delegation_forbidden",
+            Reason::Escalation => "escalation",
+            Reason::TaskMismatch => "task_mismatch",
+            Reason::CrossDomain => "cross_domain",
+            Reason::SenderMismatch => "sender_mismatch",
+            Reason::IntentNotGranted => "intent_not_granted",
+            Reason::PayloadMismatch => "payload_mismatch",
+            Reason::Revoked => "revoked",
+            Reason::PolicyDenied => "policy_denied",
+            Reason::Replayed => "replayed",
+            Reason::Unavailable => "unavailable",
+        }
+    }
+
+    /// Parses a snake_case reason code.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == code)
+    }
+
+    /// Whether this reason is an authentication failure (who is speaking, and with which key)
+    /// rather than an authorisation failure (what they may do). HTTP bindings map the first to
+    /// `401` and the second to `403`.
+    #[must_use]
+    pub const fn is_authentication(self) -> bool {
+        matches!(
+            self,
+            Reason::TooLarge
+                | Reason::Malformed
+                | Reason::UnsupportedAlgorithm
+                | Reason::WrongType
+                | Reason::ForbiddenHeader
+                | Reason::UnknownKey
+                | Reason::UntrustedRoot
+                | Reason::BadSignature
+                | Reason::NotYetValid
+                | Reason::Expired
+                | Reason::TtlTooLong
+                | Reason::WrongAudience
+                | Reason::BrokenChain
+                | Reason::SenderMismatch
+                | Reason::PayloadMismatch
+                | Reason::Replayed
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in the input a rejection was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// The envelope itself (its header, claims, signature or payload).
+    Envelope,
+    /// The delegation token at this index of the chain (0 is the root).
+    Link(usize),
+    /// The verifier's own stores or policy.
+    Verifier,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Envelope => f.write_str("envelope"),
+            Location::Link(i) => write!(f, "chain link {i}"),
+            Location::Verifier => f.write_str("verifier"),
+        }
+    }
+}
+
+/// A verification decision that refused the input.
+///
+/// The [`reason`](Rejection::reason) is the stable contract; the detail text is for people and
+/// may change between versions. Neither ever contains key material, signature bytes or payload
+/// bytes. Claimed values quoted in the detail are what the input *claimed*.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    reason: Reason,
+    location: Location,
+    detail: Cow<'static, str>,
+}
+
+impl Rejection {
+    /// A rejection with a reason, where it was found, and a detail for people.
+    pub fn new(reason: Reason, location: Location, detail: impl Into<Cow<'static, str>>) -> Self {
+        Rejection {
+            reason,
+            location,
+            detail: detail.into(),
+        }
+    }
+
+    /// The stable reason code.
+    #[must_use]
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// Where the fault was found.
+    #[must_use]
+    pub fn location(&self) -> Location {
+        self.location
+    }
+
+    /// A human-readable explanation.
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub(crate) fn at(mut self, location: Location) -> Self {
+        self.location = location;
+        self
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rejected [{}] at {}: {}",
+            self.reason, self.location, self.detail
+        )
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// An error made by the caller or the environment (not a verification decision).
+///
+/// Messages are lowercase, put user input in backticks, and say how to fix the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An identifier (agent id, pattern, task id, token id, key id) does not parse.
+    #[error("invalid {what} `{input}`: {problem}")]
+    InvalidId {
+        /// Which kind of identifier.
+        what: &'static str,
+        /// The input, truncated to 200 characters.
+        input: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A capability, pattern or intent does not parse.
+    #[error("invalid capability: {0}")]
+    InvalidCapability(String),
+    /// A key could not be read, written or decoded.
+    #[error("key {}: {problem}", path.as_ref().map(|p| format!("file `{}`", p.display())).unwrap_or_else(|| "material".to_owned()))]
+    Key {
+        /// The file involved, if any.
+        path: Option<PathBuf>,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A trust bundle was refused.
+    #[error("trust bundle{}: {problem}", path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    Bundle {
+        /// The file involved, if any.
+        path: Option<PathBuf>,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A token or envelope builder was asked for something the format or the parent forbids.
+    #[error("cannot build {what}: {problem}")]
+    Build {
+        /// What was being built (`delegation token`, `handoff envelope`).
+        what: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A token or envelope could not be decoded (for inspection or attenuation).
+    #[error("cannot decode {what}: {rejection}")]
+    Decode {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it was refused.
+        rejection: Rejection,
+    },
+    /// A policy file was refused.
+    #[error("policy{}: {problem}", path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    Policy {
+        /// The file involved, if any.
+        path: Option<PathBuf>,
+        /// What is wrong, with the line where known.
+        problem: String,
+    },
+    /// The verifier's configuration is incomplete or inconsistent.
+    #[error("verifier configuration: {0}")]
+    Config(String),
+    /// An input/output error on a named file.
+    #[error("{action} `{}`: {source}", path.display())]
+    Io {
+        /// What was being done (`reading`, `writing`).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid_id(what: &'static str, input: &str, problem: &'static str) -> Self {
+        let mut shown: String = input.chars().take(200).collect();
+        if shown.len() < input.len() {
+            shown.push('…');
+        }
+        Error::InvalidId {
+            what,
+            input: shown,
+            problem,
+        }
+    }
+
+    pub(crate) fn build(what: &'static str, problem: impl Into<String>) -> Self {
+        Error::Build {
+            what,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A store (revocations, replay cache, audit sink) could not answer. The verifier turns this
+/// into a [`Reason::Unavailable`] rejection: it fails closed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{store} unavailable: {problem}")]
+pub struct StoreError {
+    store: &'static str,
+    problem: String,
+}
+
+impl StoreError {
+    /// A store error: which store, and what went wrong (no secrets, no payloads).
+    pub fn new(store: &'static str, problem: impl Into<String>) -> StoreError {
+        StoreError {
+            store,
+            problem: problem.into(),
+        }
+    }
+
+    /// Which store failed (`replay cache`, `revocations`, `audit sink`, ...).
+    #[must_use]
+    pub fn store(&self) -> &'static str {
+        self.store
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}

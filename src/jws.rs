@@ -1,0 +1,364 @@
+//! The strict compact-JWS layer (SPEC sections 1 and 2).
+//!
+//! This is the only place that knows base64url, JSON strictness, header rules and size limits.
+//! Everything here refuses rather than repairs: padding, whitespace, non-canonical trailing
+//! bits, duplicate or unknown members, extra header members and oversize inputs are rejected
+//! with the reason codes of SPEC section 7.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::error::{Location, Reason, Rejection};
+use crate::identity::KeyId;
+
+/// Largest delegation token accepted, in bytes (SPEC section 2).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Largest handoff envelope accepted, in bytes (SPEC section 2).
+pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Largest `ext` object in a delegation token, in bytes of JSON (SPEC section 4).
+pub const MAX_EXT_BYTES: usize = 2 * 1024;
+
+/// The `typ` of a delegation token.
+pub const TYP_DELEGATION: &str = "agent-delegation+jwt";
+/// The `typ` of a handoff envelope.
+pub const TYP_HANDOFF: &str = "agent-handoff+jwt";
+
+/// Which kind of JWS is being read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Token,
+    Envelope,
+}
+
+impl Kind {
+    pub(crate) fn typ(self) -> &'static str {
+        match self {
+            Kind::Token => TYP_DELEGATION,
+            Kind::Envelope => TYP_HANDOFF,
+        }
+    }
+
+    fn max_bytes(self) -> usize {
+        match self {
+            Kind::Token => MAX_TOKEN_BYTES,
+            Kind::Envelope => MAX_ENVELOPE_BYTES,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Token => "delegation token",
+            Kind::Envelope => "handoff envelope",
+        }
+    }
+}
+
+pub(crate) fn is_b64url_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Encodes bytes as base64url without padding.
+pub(crate) fn b64_encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes canonical base64url without padding: rejects padding, whitespace, characters
+/// outside the alphabet, impossible lengths and non-zero trailing bits.
+pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {
+    // The engine already refuses padding and non-zero trailing bits; the explicit alphabet
+    // check keeps that true whatever the engine's configuration becomes.
+    if !text.bytes().all(is_b64url_char) {
+        return None;
+    }
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Rejection {
+    Rejection::new(Reason::Malformed, Location::Envelope, detail)
+}
+
+/// A compact JWS whose syntax and header were checked; its signature is *not* verified.
+pub(crate) struct Decoded<'a> {
+    /// The header `kid`: a hint for key lookup, never trusted by itself.
+    pub kid: KeyId,
+    /// The ASCII bytes the signature covers, exactly as received.
+    pub signing_input: &'a [u8],
+    /// The decoded claims JSON.
+    pub claims: Vec<u8>,
+    /// The decoded signature bytes (any length; checked when verified).
+    pub signature: Vec<u8>,
+}
+
+impl Decoded<'_> {
+    /// Verifies the signature strictly (`verify_strict`: canonical `S`, no small-order or
+    /// non-canonical `R` or key). A signature that is not 64 bytes fails before any point
+    /// arithmetic.
+    pub(crate) fn verify(&self, key: &ed25519_dalek::VerifyingKey) -> bool {
+        let Ok(bytes) = <[u8; 64]>::try_from(self.signature.as_slice()) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        key.verify_strict(self.signing_input, &signature).is_ok()
+    }
+}
+
+/// Decodes a compact JWS of the given kind, checking size, form, base64url and the header.
+/// The location of rejections is [`Location::Envelope`]; callers re-locate them.
+pub(crate) fn decode(input: &str, kind: Kind) -> Result<Decoded<'_>, Rejection> {
+    if input.len() > kind.max_bytes() {
+        return Err(Rejection::new(
+            Reason::TooLarge,
+            Location::Envelope,
+            format!(
+                "{} is {} bytes; the limit is {}",
+                kind.name(),
+                input.len(),
+                kind.max_bytes()
+            ),
+        ));
+    }
+    let mut parts = input.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed(format!(
+            "{} is not a compact JWS (three base64url parts separated by `.`)",
+            kind.name()
+        )));
+    };
+    let header_bytes =
+        b64_decode(header_b64).ok_or_else(|| malformed("JWS header is not canonical base64url"))?;
+    let claims = b64_decode(claims_b64)
+        .ok_or_else(|| malformed("JWS payload is not canonical base64url"))?;
+    let signature = b64_decode(signature_b64)
+        .ok_or_else(|| malformed("JWS signature is not canonical base64url"))?;
+    let kid = check_header(&header_bytes, kind)?;
+    let signing_input = input
+        .get(..header_b64.len() + 1 + claims_b64.len())
+        .unwrap_or_default()
+        .as_bytes();
+    Ok(Decoded {
+        kid,
+        signing_input,
+        claims,
+        signature,
+    })
+}
+
+/// The JWS header as received: each known member at most once, values still unchecked.
+#[derive(Default)]
+struct RawHeader {
+    alg: Option<String>,
+    typ: Option<String>,
+    kid: Option<String>,
+    forbidden: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+        impl<'de> Visitor<'de> for HeaderVisitor {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+                let mut header = RawHeader::default();
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match &*name {
+                        "alg" => &mut header.alg,
+                        "typ" => &mut header.typ,
+                        "kid" => &mut header.kid,
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                            if header.forbidden.is_none() {
+                                header.forbidden = Some(name.chars().take(32).collect());
+                            }
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate header member `{name}`"
+                        )));
+                    }
+                    *slot = Some(map.next_value::<String>()?);
+                }
+                Ok(header)
+            }
+        }
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+fn check_header(bytes: &[u8], kind: Kind) -> Result<KeyId, Rejection> {
+    let header: RawHeader = serde_json::from_slice(bytes).map_err(|e| {
+        malformed(format!(
+            "JWS header is not a strict JSON object: {}",
+            json_problem(&e)
+        ))
+    })?;
+    if let Some(name) = header.forbidden {
+        return Err(Rejection::new(
+            Reason::ForbiddenHeader,
+            Location::Envelope,
+            format!("JWS header member `{name}` is not allowed; only `alg`, `typ` and `kid` are"),
+        ));
+    }
+    match header.alg.as_deref() {
+        Some("EdDSA" | "Ed25519") => {}
+        Some(other) => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(Rejection::new(
+                Reason::UnsupportedAlgorithm,
+                Location::Envelope,
+                format!("JWS `alg` `{shown}` is not supported; use `EdDSA` (or `Ed25519`)"),
+            ));
+        }
+        None => return Err(malformed("JWS header has no `alg`")),
+    }
+    match header.typ.as_deref() {
+        Some(typ) if typ == kind.typ() => {}
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(Rejection::new(
+                Reason::WrongType,
+                Location::Envelope,
+                format!(
+                    "JWS `typ` is `{shown}`; a {} has `{}`",
+                    kind.name(),
+                    kind.typ()
+                ),
+            ));
+        }
+        None => {
+            return Err(Rejection::new(
+                Reason::WrongType,
+                Location::Envelope,
+                format!(
+                    "JWS header has no `typ`; a {} has `{}`",
+                    kind.name(),
+                    kind.typ()
+                ),
+            ))
+        }
+    }
+    let kid = header
+        .kid
+        .ok_or_else(|| malformed("JWS header has no `kid`"))?;
+    kid.parse()
+        .map_err(|_| malformed("JWS `kid` is not a 43-character base64url key thumbprint"))
+}
+
+/// Describes a JSON error without echoing input bytes.
+pub(crate) fn json_problem(e: &serde_json::Error) -> String {
+    // serde_json messages name fields and types, never the input's values.
+    let mut text = e.to_string();
+    text.truncate(200);
+    text
+}
+
+/// Encodes and signs a compact JWS with `alg: EdDSA`.
+pub(crate) fn encode(kind: Kind, kid: &KeyId, claims_json: &[u8], key: &SigningKey) -> String {
+    let header = format!(
+        r#"{{"alg":"EdDSA","typ":"{}","kid":"{}"}}"#,
+        kind.typ(),
+        kid.as_str()
+    );
+    let mut out = String::with_capacity(claims_json.len() * 4 / 3 + 200);
+    out.push_str(&b64_encode(header.as_bytes()));
+    out.push('.');
+    out.push_str(&b64_encode(claims_json));
+    let signature = key.sign(out.as_bytes());
+    out.push('.');
+    out.push_str(&b64_encode(&signature.to_bytes()));
+    out
+}
+
+/// Deserializes a JSON object into a map, rejecting duplicate member names (serde's maps keep
+/// the last duplicate silently).
+pub(crate) fn strict_map<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de> + Ord + fmt::Display,
+    V: Deserialize<'de>,
+{
+    struct MapVisitor<K, V>(PhantomData<(K, V)>);
+    impl<'de, K, V> Visitor<'de> for MapVisitor<K, V>
+    where
+        K: Deserialize<'de> + Ord + fmt::Display,
+        V: Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<K>()? {
+                if out.contains_key(&key) {
+                    return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(MapVisitor(PhantomData))
+}
+
+/// Deserializes a NumericDate: an integer in `0..=2^53-1`.
+pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<crate::clock::UnixTime, D::Error> {
+    let secs = u64::deserialize(deserializer)?;
+    if secs > crate::clock::UnixTime::MAX_SECS {
+        return Err(de::Error::custom("NumericDate is larger than 2^53-1"));
+    }
+    Ok(crate::clock::UnixTime::from_secs(secs))
+}
+
+/// Like [`numeric_date`], for an optional member.
+pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<crate::clock::UnixTime>, D::Error> {
+    numeric_date(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_is_canonical_only() {
+        assert_eq!(b64_decode("AQID").as_deref(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(b64_decode("AQ").as_deref(), Some(&[1u8][..]));
+        assert!(b64_decode("AR").is_none(), "non-zero trailing bits");
+        assert!(b64_decode("AQ==").is_none(), "padding");
+        assert!(b64_decode("AQ=").is_none(), "padding");
+        assert!(b64_decode("AQ I").is_none(), "whitespace");
+        assert!(b64_decode("AQ\nID").is_none(), "newline");
+        assert!(b64_decode("A+/").is_none(), "standard alphabet");
+        assert!(b64_decode("A").is_none(), "impossible length");
+        assert_eq!(b64_decode("").as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn strict_map_refuses_duplicates() {
+        #[derive(Deserialize)]
+        struct M {
+            #[serde(deserialize_with = "strict_map")]
+            m: BTreeMap<String, u32>,
+        }
+        assert!(serde_json::from_str::<M>(r#"{"m":{"a":1,"b":2}}"#).is_ok());
+        assert!(serde_json::from_str::<M>(r#"{"m":{"a":1,"a":2}}"#).is_err());
+    }
+}

@@ -1,0 +1,58 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod audit;
+mod capability;
+mod clock;
+mod envelope;
+mod error;
+mod id;
+mod identity;
+mod jws;
+mod policy;
+mod replay;
+mod revocation;
+mod token;
+mod trust;
+mod verify;
+
+// The public interface is:
+pub use crate::audit::{
+    verify_audit_log, AuditLogError, AuditLogSummary, AuditRecord, AuditSink, ClaimedFacts,
+    Decision, DiscardAudit, JsonlAudit, MemoryAudit, SyncPolicy,
+};
+pub use crate::capability::{ArgValue, Capability, Intent, Limit, LimitName, Pattern};
+pub use crate::clock::{Clock, FixedClock, SystemClock, UnixTime};
+pub use crate::envelope::{
+    EnvelopeBuilder, HandoffEnvelope, HandoffMode, PayloadDigest, DEFAULT_ENVELOPE_TTL,
+    MAX_CHAIN_LINKS,
+};
+pub use crate::error::{Error, Location, Reason, Rejection, StoreError};
+pub use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
+pub use crate::identity::{AgentIdentity, AgentKey, Jwk, KeyId, PublicIdentity};
+pub use crate::jws::{
+    MAX_ENVELOPE_BYTES, MAX_EXT_BYTES, MAX_TOKEN_BYTES, TYP_DELEGATION, TYP_HANDOFF,
+};
+pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
+pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
+pub use crate::revocation::{
+    MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, TokenRef,
+};
+pub use crate::token::{
+    DelegationToken, TokenBuilder, TokenHash, DEFAULT_ROOT_TTL, MAX_CAPABILITIES, MAX_DELEGATES,
+    MAX_DEPTH,
+};
+pub use crate::trust::{KeyResolver, TrustBundle};
+pub use crate::verify::{
+    HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
+};

@@ -1,0 +1,164 @@
+//! Request-time policy: whether *this* sender may ask *this* recipient for *this* intent *now*,
+//! given the verified chain and the caller's context (SPEC section 6 step 9).
+//!
+//! A valid chain says what an agent could do; the policy decides what it may do at the moment
+//! of the request. The policy only ever sees verified facts plus the caller's [`Context`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::capability::{ArgValue, Capability, Intent};
+use crate::clock::UnixTime;
+use crate::envelope::HandoffMode;
+use crate::id::AgentId;
+use crate::verify::VerifiedLink;
+
+/// Facts about the request that the caller knows and the envelope does not: the environment
+/// (`prod`, `staging`), the task's sensitivity, the tenant, anything else as typed attributes.
+///
+/// ```
+/// use agent_handoff::Context;
+/// let ctx = Context::new().with("environment", "prod").with("tenant", "acme");
+/// assert_eq!(ctx.environment(), Some("prod"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Context {
+    attributes: BTreeMap<String, ArgValue>,
+}
+
+impl Context {
+    /// An empty context.
+    #[must_use]
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// Adds or replaces an attribute.
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl Into<ArgValue>) -> Context {
+        self.attributes.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// An attribute.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&ArgValue> {
+        self.attributes.get(name)
+    }
+
+    /// The `environment` attribute, if it is a string.
+    #[must_use]
+    pub fn environment(&self) -> Option<&str> {
+        self.get("environment").and_then(ArgValue::as_str)
+    }
+
+    /// All attributes.
+    #[must_use]
+    pub fn attributes(&self) -> &BTreeMap<String, ArgValue> {
+        &self.attributes
+    }
+}
+
+/// What a policy is asked: verified facts about one handoff, plus the caller's context.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct PolicyRequest<'a> {
+    /// The verified sender.
+    pub sender: &'a AgentId,
+    /// The recipient (the verifier itself).
+    pub recipient: &'a AgentId,
+    /// Request or delegation.
+    pub mode: HandoffMode,
+    /// The intent, with its arguments.
+    pub intent: &'a Intent,
+    /// The capabilities of the chain's last link.
+    pub capabilities: &'a [Capability],
+    /// The verified chain, root first.
+    pub chain: &'a [VerifiedLink],
+    /// When the envelope was issued and when it expires.
+    pub envelope_issued_at: UnixTime,
+    /// When the envelope expires.
+    pub envelope_expires_at: UnixTime,
+    /// The verifier's current time.
+    pub now: UnixTime,
+    /// The caller's context.
+    pub context: &'a Context,
+}
+
+/// A policy decision: allow or deny, and the rule that decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct PolicyDecision {
+    allowed: bool,
+    rule: String,
+    version: Option<String>,
+}
+
+impl PolicyDecision {
+    /// Allows, naming the rule that allowed.
+    pub fn allow(rule: impl Into<String>) -> PolicyDecision {
+        PolicyDecision {
+            allowed: true,
+            rule: rule.into(),
+            version: None,
+        }
+    }
+
+    /// Denies, naming the rule that denied.
+    pub fn deny(rule: impl Into<String>) -> PolicyDecision {
+        PolicyDecision {
+            allowed: false,
+            rule: rule.into(),
+            version: None,
+        }
+    }
+
+    /// Records which policy version decided.
+    pub fn with_version(mut self, version: impl Into<String>) -> PolicyDecision {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Whether the handoff is allowed.
+    #[must_use]
+    pub fn is_allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// The rule (or Cedar policy id) that decided.
+    #[must_use]
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// The policy version that decided, if the policy has one.
+    #[must_use]
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+}
+
+/// A request-time policy. Must be deterministic and must not panic; a policy that cannot
+/// decide should deny (the verifier treats every non-allow as `policy_denied`).
+pub trait Policy: fmt::Debug + Send + Sync {
+    /// Decides one request.
+    fn evaluate(&self, request: &PolicyRequest<'_>) -> PolicyDecision;
+}
+
+impl<T: Policy + ?Sized> Policy for std::sync::Arc<T> {
+    fn evaluate(&self, request: &PolicyRequest<'_>) -> PolicyDecision {
+        (**self).evaluate(request)
+    }
+}
+
+/// The default policy: allows whatever the verified chain allows (the chain checks already
+/// ran), and names itself `chain-scope` in the audit record.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChainScopePolicy;
+
+impl Policy for ChainScopePolicy {
+    fn evaluate(&self, _request: &PolicyRequest<'_>) -> PolicyDecision {
+        PolicyDecision::allow("chain-scope")
+    }
+}

@@ -1,0 +1,217 @@
+//! Replay protection: every accepted envelope id is remembered while the envelope could still
+//! be valid (SPEC section 6 step 10).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::clock::UnixTime;
+use crate::error::StoreError;
+use crate::id::TokenId;
+
+/// Whether an envelope id was new.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Freshness {
+    /// Not seen before; now recorded.
+    Fresh,
+    /// Seen before while it could still be valid.
+    Replayed,
+}
+
+/// A replay cache. `check_and_insert` must be atomic: of any number of concurrent calls with
+/// the same id, exactly one returns [`Freshness::Fresh`]. A cache that cannot answer (full,
+/// unreachable) returns `Err`, and the verifier denies with `unavailable`.
+pub trait ReplayCache: fmt::Debug + Send + Sync {
+    /// Records `id` until `keep_until` unless it is already recorded.
+    fn check_and_insert(
+        &self,
+        id: &TokenId,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Freshness, StoreError>;
+}
+
+impl<T: ReplayCache + ?Sized> ReplayCache for Arc<T> {
+    fn check_and_insert(
+        &self,
+        id: &TokenId,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Freshness, StoreError> {
+        (**self).check_and_insert(id, keep_until, now)
+    }
+}
+
+/// Default capacity of [`MemoryReplayCache`]: one million live envelope ids.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 20;
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+struct Shard {
+    /// First 128 bits of SHA-256(jti) → seconds until which the entry is kept.
+    entries: HashMap<u128, u64>,
+    /// No entry expires before this, so a sweep before it would free nothing.
+    next_sweep: u64,
+}
+
+/// A bounded, sharded, in-memory replay cache.
+///
+/// Each live entry costs a 16-byte key (the first 128 bits of SHA-256 of the id) and an
+/// 8-byte expiry in a hash table: about 40 to 55 bytes with the table's spare capacity (the
+/// `perf_report` example measures it). Expired entries are swept when a shard fills. When a
+/// shard is full of live entries the cache answers `Err` (the verifier denies with
+/// `unavailable`) instead of evicting an entry that could still be replayed.
+///
+/// Clones share the same entries.
+#[derive(Clone, Debug)]
+pub struct MemoryReplayCache {
+    shards: Arc<[Mutex<Shard>; SHARDS]>,
+    per_shard: usize,
+}
+
+impl Default for MemoryReplayCache {
+    fn default() -> Self {
+        MemoryReplayCache::new(DEFAULT_REPLAY_CAPACITY)
+    }
+}
+
+impl MemoryReplayCache {
+    /// A cache for at most `capacity` live ids (rounded up to a multiple of 16).
+    #[must_use]
+    pub fn new(capacity: usize) -> MemoryReplayCache {
+        MemoryReplayCache {
+            shards: Arc::new(std::array::from_fn(|_| Mutex::new(Shard::default()))),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    /// How many ids are recorded (live or not yet swept).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.entries.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Whether no id is recorded.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The capacity.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+}
+
+impl ReplayCache for MemoryReplayCache {
+    fn check_and_insert(
+        &self,
+        id: &TokenId,
+        keep_until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Freshness, StoreError> {
+        let digest = Sha256::digest(id.as_str().as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
+        let key = u128::from_le_bytes(first);
+        let shard_index = (key as usize) % SHARDS;
+        let shard = self
+            .shards
+            .get(shard_index)
+            .ok_or_else(|| StoreError::new("replay cache", "no shard"))?;
+        let mut shard = shard
+            .lock()
+            .map_err(|_| StoreError::new("replay cache", "lock poisoned"))?;
+        let now_s = now.as_secs();
+        if let Some(until) = shard.entries.get(&key) {
+            if *until > now_s {
+                return Ok(Freshness::Replayed);
+            }
+        }
+        if shard.entries.len() >= self.per_shard && !shard.entries.contains_key(&key) {
+            if now_s >= shard.next_sweep {
+                shard.entries.retain(|_, until| *until > now_s);
+                shard.next_sweep = shard.entries.values().copied().min().unwrap_or(0);
+            }
+            if shard.entries.len() >= self.per_shard {
+                return Err(StoreError::new(
+                    "replay cache",
+                    "full of live envelope ids; raise its capacity or shorten envelope lifetimes",
+                ));
+            }
+        }
+        shard.entries.insert(key, keep_until.as_secs());
+        Ok(Freshness::Fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> TokenId {
+        format!("envelope-id-{n:08}").parse().unwrap()
+    }
+
+    #[test]
+    fn second_insert_is_a_replay_until_expiry() {
+        let cache = MemoryReplayCache::new(64);
+        let now = UnixTime::from_secs(1000);
+        let until = UnixTime::from_secs(1100);
+        assert_eq!(
+            cache.check_and_insert(&id(1), until, now).unwrap(),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            cache.check_and_insert(&id(1), until, now).unwrap(),
+            Freshness::Replayed
+        );
+        let later = UnixTime::from_secs(1100);
+        assert_eq!(
+            cache
+                .check_and_insert(&id(1), UnixTime::from_secs(1200), later)
+                .unwrap(),
+            Freshness::Fresh
+        );
+    }
+
+    #[test]
+    fn full_cache_denies_instead_of_evicting_live_entries() {
+        let cache = MemoryReplayCache::new(16);
+        let now = UnixTime::from_secs(1000);
+        let until = UnixTime::from_secs(2000);
+        let mut full = 0;
+        for n in 0..200 {
+            if cache.check_and_insert(&id(n), until, now).is_err() {
+                full += 1;
+            }
+        }
+        assert!(full > 0, "a bounded cache must refuse once full");
+        assert!(cache.len() <= cache.capacity());
+        // Every id that was accepted is still a replay.
+        let mut replays = 0;
+        for n in 0..200 {
+            if let Ok(Freshness::Replayed) = cache.check_and_insert(&id(n), until, now) {
+                replays += 1;
+            }
+        }
+        assert_eq!(replays, 200 - full);
+        // After expiry, the cache makes room again.
+        let later = UnixTime::from_secs(2000);
+        assert_eq!(
+            cache
+                .check_and_insert(&id(9999), UnixTime::from_secs(3000), later)
+                .unwrap(),
+            Freshness::Fresh
+        );
+    }
+}

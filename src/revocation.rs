@@ -1,0 +1,296 @@
+//! Revocation: tokens, tasks and agents that must stop working before they expire
+//! (SPEC section 6 step 8).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::clock::UnixTime;
+use crate::error::{Error, StoreError};
+use crate::id::{AgentId, TaskId, TokenId};
+
+/// One token of a chain, as the revocation check sees it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct TokenRef<'a> {
+    /// The token id.
+    pub id: &'a TokenId,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+}
+
+/// Everything about one handoff that a revocation could apply to.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RevocationQuery<'a> {
+    /// Every link of the chain, root first.
+    pub tokens: &'a [TokenRef<'a>],
+    /// The task.
+    pub task: &'a TaskId,
+    /// Every agent in the chain (issuers and subjects) and the sender.
+    pub agents: &'a [&'a AgentId],
+    /// When the envelope was issued.
+    pub envelope_issued_at: UnixTime,
+    /// The verifier's current time.
+    pub now: UnixTime,
+}
+
+/// Why a handoff is revoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Revoked {
+    /// This token (and so every chain through it) is revoked.
+    Token(TokenId),
+    /// The task is revoked (ended) for tokens issued up to that time.
+    Task(TaskId),
+    /// This agent is revoked (for example, its key leaked).
+    Agent(AgentId),
+    /// A token or the envelope was issued before the revocation cut-off.
+    IssuedBefore {
+        /// The cut-off.
+        cutoff: UnixTime,
+    },
+}
+
+impl fmt::Display for Revoked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Revoked::Token(id) => write!(f, "token `{id}` is revoked"),
+            Revoked::Task(task) => write!(f, "task `{task}` is revoked"),
+            Revoked::Agent(id) => write!(f, "agent `{id}` is revoked"),
+            Revoked::IssuedBefore { cutoff } => {
+                write!(f, "issued before the revocation cut-off {cutoff}")
+            }
+        }
+    }
+}
+
+/// A revocation store. Implementations must answer from memory or fail: an `Err` makes the
+/// verifier deny with `unavailable` (fail closed).
+pub trait Revocations: fmt::Debug + Send + Sync {
+    /// The first revocation that applies to this handoff, if any.
+    fn check(&self, query: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError>;
+}
+
+impl<T: Revocations + ?Sized> Revocations for Arc<T> {
+    fn check(&self, query: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
+        (**self).check(query)
+    }
+}
+
+/// The default for revoked-entry retention: every token issued before a revocation has
+/// expired after the longest token lifetime (1 hour) plus leeway (5 s).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600 + 5);
+
+#[derive(Debug, Default)]
+struct State {
+    /// Token id → keep the entry until (the token cannot be valid after that).
+    tokens: HashMap<TokenId, UnixTime>,
+    /// Task → (revoked at, keep until). Tokens of the task issued at or before `revoked at`
+    /// are revoked; once every such token has expired the entry is dropped.
+    tasks: HashMap<TaskId, (UnixTime, UnixTime)>,
+    /// Agents revoked until explicitly restored (a leaked key can mint new tokens at any time).
+    agents: HashMap<AgentId, ()>,
+    issued_before: Option<UnixTime>,
+}
+
+/// An in-memory revocation store. Clones share the same state, so one clone can sit in a
+/// verifier while another revokes.
+///
+/// Entries for tokens and tasks are dropped once nothing they revoke can still be valid
+/// (after the retention: the verifier's maximum token lifetime plus leeway), so memory stays
+/// bounded; agent revocations stay until [`restore_agent`](MemoryRevocations::restore_agent).
+#[derive(Clone, Debug)]
+pub struct MemoryRevocations {
+    state: Arc<RwLock<State>>,
+    retention: Duration,
+}
+
+impl Default for MemoryRevocations {
+    fn default() -> Self {
+        MemoryRevocations::new()
+    }
+}
+
+/// Counts of live entries in a [`MemoryRevocations`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevocationStats {
+    /// Revoked token ids.
+    pub tokens: usize,
+    /// Revoked tasks.
+    pub tasks: usize,
+    /// Revoked agents.
+    pub agents: usize,
+}
+
+impl MemoryRevocations {
+    /// An empty store with the default retention.
+    #[must_use]
+    pub fn new() -> MemoryRevocations {
+        MemoryRevocations::with_retention(DEFAULT_RETENTION)
+    }
+
+    /// An empty store whose token and task entries live for `retention` (set it to at least
+    /// the verifier's maximum token lifetime plus leeway).
+    #[must_use]
+    pub fn with_retention(retention: Duration) -> MemoryRevocations {
+        MemoryRevocations {
+            state: Arc::new(RwLock::new(State::default())),
+            retention,
+        }
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>, StoreError> {
+        self.state
+            .write()
+            .map_err(|_| StoreError::new("revocations", "lock poisoned"))
+    }
+
+    /// Revokes a token and, with it, every chain that contains it (all its descendants).
+    /// Returns an error only if the store is broken.
+    pub fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
+        let until = now.plus(self.retention);
+        self.write()?.tokens.insert(id.clone(), until);
+        Ok(())
+    }
+
+    /// Revokes every token of a task issued up to `now` (the task has ended).
+    pub fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
+        let until = now.plus(self.retention);
+        self.write()?.tasks.insert(task.clone(), (now, until));
+        Ok(())
+    }
+
+    /// Revokes an agent: every chain it appears in, and every envelope it sends, is refused
+    /// until [`restore_agent`](MemoryRevocations::restore_agent).
+    pub fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        self.write()?.agents.insert(agent.clone(), ());
+        Ok(())
+    }
+
+    /// Lifts an agent revocation (after its keys were replaced).
+    pub fn restore_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        self.write()?.agents.remove(agent);
+        Ok(())
+    }
+
+    /// Revokes, in bulk, every token and envelope issued before `cutoff` (a policy change,
+    /// an incident). A later cut-off replaces an earlier one; an earlier one is ignored.
+    pub fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        state.issued_before = Some(state.issued_before.map_or(cutoff, |c| c.max(cutoff)));
+        Ok(())
+    }
+
+    /// Drops entries that can no longer match anything valid.
+    pub fn purge(&self, now: UnixTime) -> Result<(), StoreError> {
+        let mut state = self.write()?;
+        state.tokens.retain(|_, until| *until > now);
+        state.tasks.retain(|_, (_, until)| *until > now);
+        Ok(())
+    }
+
+    /// How many entries the store holds.
+    pub fn stats(&self) -> Result<RevocationStats, StoreError> {
+        let state = self
+            .state
+            .read()
+            .map_err(|_| StoreError::new("revocations", "lock poisoned"))?;
+        Ok(RevocationStats {
+            tokens: state.tokens.len(),
+            tasks: state.tasks.len(),
+            agents: state.agents.len(),
+        })
+    }
+
+    /// Loads the revocations file of SPEC section 9:
+    /// `{"tokens":[jti...],"tasks":[task...],"agents":[id...],"issued_before":<unix-secs>}`.
+    /// Tasks in the file are revoked for tokens issued up to `now`.
+    pub fn load(path: impl AsRef<Path>, now: UnixTime) -> Result<MemoryRevocations, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "reading revocations file",
+            path: path.to_owned(),
+            source,
+        })?;
+        MemoryRevocations::from_json(&text, now).map_err(|problem| {
+            Error::Config(format!("revocations file `{}`: {problem}", path.display()))
+        })
+    }
+
+    /// Parses the revocations file format (see [`load`](MemoryRevocations::load)).
+    pub fn from_json(json: &str, now: UnixTime) -> Result<MemoryRevocations, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            #[serde(default)]
+            tokens: Vec<TokenId>,
+            #[serde(default)]
+            tasks: Vec<TaskId>,
+            #[serde(default)]
+            agents: Vec<AgentId>,
+            #[serde(default)]
+            issued_before: Option<u64>,
+        }
+        let file: File = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "not a valid revocations file: {}",
+                crate::jws::json_problem(&e)
+            )
+        })?;
+        let store = MemoryRevocations::new();
+        let broken = |e: StoreError| e.to_string();
+        for t in &file.tokens {
+            store.revoke_token(t, now).map_err(broken)?;
+        }
+        for t in &file.tasks {
+            store.revoke_task(t, now).map_err(broken)?;
+        }
+        for a in &file.agents {
+            store.revoke_agent(a).map_err(broken)?;
+        }
+        if let Some(cutoff) = file.issued_before {
+            store
+                .revoke_issued_before(UnixTime::from_secs(cutoff))
+                .map_err(broken)?;
+        }
+        Ok(store)
+    }
+}
+
+impl Revocations for MemoryRevocations {
+    fn check(&self, query: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
+        let state = self
+            .state
+            .read()
+            .map_err(|_| StoreError::new("revocations", "lock poisoned"))?;
+        if let Some(cutoff) = state.issued_before {
+            let before = query.envelope_issued_at < cutoff
+                || query.tokens.iter().any(|t| t.issued_at < cutoff);
+            if before {
+                return Ok(Some(Revoked::IssuedBefore { cutoff }));
+            }
+        }
+        for agent in query.agents {
+            if state.agents.contains_key(*agent) {
+                return Ok(Some(Revoked::Agent((*agent).clone())));
+            }
+        }
+        if let Some((revoked_at, _)) = state.tasks.get(query.task) {
+            if query.tokens.iter().any(|t| t.issued_at <= *revoked_at) {
+                return Ok(Some(Revoked::Task(query.task.clone())));
+            }
+        }
+        for token in query.tokens {
+            if state.tokens.contains_key(token.id) {
+                return Ok(Some(Revoked::Token(token.id.clone())));
+            }
+        }
+        Ok(None)
+    }
+}

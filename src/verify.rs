@@ -1,0 +1,1079 @@
+//! Verification (SPEC section 6): from a wire string and the payload bytes to either a
+//! [`VerifiedHandoff`] or a [`Rejection`] with a stable reason code, recorded in the audit log.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{AllowedFacts, AuditRecord, AuditSink, ClaimedFacts};
+use crate::capability::{Capability, Intent};
+use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::envelope::{EnvelopeClaims, HandoffMode, PayloadDigest, MAX_CHAIN_LINKS};
+use crate::error::{Error, Location, Reason, Rejection};
+use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
+use crate::identity::KeyId;
+use crate::jws::{self, Kind};
+use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
+use crate::replay::{Freshness, MemoryReplayCache, ReplayCache};
+use crate::revocation::{MemoryRevocations, RevocationQuery, Revocations, TokenRef};
+use crate::token::{DelegationToken, TokenClaims, TokenHash};
+use crate::trust::KeyResolver;
+
+/// Every limit the verifier applies, with its default and the reason for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Clock skew tolerated on every time check. Default 5 s: enough for NTP-synced hosts,
+    /// short enough not to extend a credential's life noticeably.
+    pub leeway: Duration,
+    /// Longest envelope lifetime (`exp - iat`). Default 120 s: an envelope is one message,
+    /// and a short life bounds how long the replay cache must remember it.
+    pub max_envelope_ttl: Duration,
+    /// Longest delegation token lifetime (`exp - iat`). Default 1 hour: grants are made just
+    /// in time for a task; long-lived authority belongs in the trust bundle, not in tokens.
+    pub max_token_ttl: Duration,
+    /// Most links in a chain. Default and maximum 8 (SPEC section 4): bounds the signature
+    /// checks one envelope can demand.
+    pub max_chain_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            leeway: Duration::from_secs(5),
+            max_envelope_ttl: Duration::from_secs(120),
+            max_token_ttl: Duration::from_secs(3600),
+            max_chain_len: MAX_CHAIN_LINKS,
+        }
+    }
+}
+
+/// One link of a verified chain: facts established by its verified signature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedLink {
+    id: TokenId,
+    issuer: AgentId,
+    subject: AgentId,
+    capabilities: Vec<Capability>,
+    depth: u8,
+    delegates: Option<Vec<AgentPattern>>,
+    issued_at: UnixTime,
+    not_before: UnixTime,
+    expires_at: UnixTime,
+}
+
+impl VerifiedLink {
+    /// The token id.
+    #[must_use]
+    pub fn id(&self) -> &TokenId {
+        &self.id
+    }
+    /// The delegator.
+    #[must_use]
+    pub fn issuer(&self) -> &AgentId {
+        &self.issuer
+    }
+    /// The delegate.
+    #[must_use]
+    pub fn subject(&self) -> &AgentId {
+        &self.subject
+    }
+    /// The capabilities granted.
+    #[must_use]
+    pub fn capabilities(&self) -> &[Capability] {
+        &self.capabilities
+    }
+    /// Further delegations allowed.
+    #[must_use]
+    pub fn depth(&self) -> u8 {
+        self.depth
+    }
+    /// Whom the subject may delegate to (`None`: anyone within depth).
+    #[must_use]
+    pub fn delegates(&self) -> Option<&[AgentPattern]> {
+        self.delegates.as_deref()
+    }
+    /// Issued at.
+    #[must_use]
+    pub fn issued_at(&self) -> UnixTime {
+        self.issued_at
+    }
+    /// Not before.
+    #[must_use]
+    pub fn not_before(&self) -> UnixTime {
+        self.not_before
+    }
+    /// Expires at.
+    #[must_use]
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+    /// Lifetime in seconds (`exp - iat`).
+    #[must_use]
+    pub fn lifetime(&self) -> u64 {
+        self.expires_at.since(self.issued_at)
+    }
+}
+
+/// An accepted handoff: every fact here was verified. It has no public constructor and cannot
+/// be deserialized; the only way to get one is [`Verifier::verify`].
+#[derive(Clone, Debug)]
+pub struct VerifiedHandoff {
+    envelope_id: TokenId,
+    sender: AgentId,
+    recipient: AgentId,
+    task: TaskId,
+    intent: Intent,
+    mode: HandoffMode,
+    chain: Vec<VerifiedLink>,
+    delegated: Option<Vec<DelegationToken>>,
+    issued_at: UnixTime,
+    expires_at: UnixTime,
+    digest: PayloadDigest,
+    policy: PolicyDecision,
+}
+
+impl VerifiedHandoff {
+    /// The envelope id.
+    #[must_use]
+    pub fn envelope_id(&self) -> &TokenId {
+        &self.envelope_id
+    }
+    /// The sender, whose signature verified.
+    #[must_use]
+    pub fn sender(&self) -> &AgentId {
+        &self.sender
+    }
+    /// The recipient (this verifier).
+    #[must_use]
+    pub fn recipient(&self) -> &AgentId {
+        &self.recipient
+    }
+    /// The task.
+    #[must_use]
+    pub fn task(&self) -> &TaskId {
+        &self.task
+    }
+    /// The intent, covered by the effective capabilities.
+    #[must_use]
+    pub fn intent(&self) -> &Intent {
+        &self.intent
+    }
+    /// Request (the sender acts on its own authority) or delegation (the recipient receives
+    /// the chain).
+    #[must_use]
+    pub fn mode(&self) -> HandoffMode {
+        self.mode
+    }
+    /// The effective capabilities: those of the chain's last link.
+    #[must_use]
+    pub fn capabilities(&self) -> &[Capability] {
+        self.chain
+            .last()
+            .map(VerifiedLink::capabilities)
+            .unwrap_or_default()
+    }
+    /// The verified chain, root first.
+    #[must_use]
+    pub fn chain(&self) -> &[VerifiedLink] {
+        &self.chain
+    }
+    /// The chain's token ids, root first.
+    #[must_use]
+    pub fn chain_ids(&self) -> Vec<&TokenId> {
+        self.chain.iter().map(VerifiedLink::id).collect()
+    }
+    /// For a delegation: the tokens the recipient now holds, to act on or attenuate further.
+    /// `None` for a request: the recipient gains no authority.
+    #[must_use]
+    pub fn delegated_chain(&self) -> Option<&[DelegationToken]> {
+        self.delegated.as_deref()
+    }
+    /// When the envelope was issued.
+    #[must_use]
+    pub fn issued_at(&self) -> UnixTime {
+        self.issued_at
+    }
+    /// When the envelope expires.
+    #[must_use]
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+    /// The payload digest the envelope is bound to (the payload matched it).
+    #[must_use]
+    pub fn payload_digest(&self) -> PayloadDigest {
+        self.digest
+    }
+    /// The policy rule that allowed the handoff.
+    #[must_use]
+    pub fn policy_rule(&self) -> &str {
+        self.policy.rule()
+    }
+    /// The policy version that allowed the handoff, if the policy has one.
+    #[must_use]
+    pub fn policy_version(&self) -> Option<&str> {
+        self.policy.version()
+    }
+}
+
+/// Verifies handoffs addressed to one agent.
+pub trait Verifier: fmt::Debug + Send + Sync {
+    /// Verifies an envelope and its payload, records the decision, and returns the verified
+    /// handoff or the rejection.
+    fn verify(
+        &self,
+        envelope: &str,
+        payload: &[u8],
+        context: &Context,
+    ) -> Result<VerifiedHandoff, Rejection>;
+}
+
+/// The verifier of SPEC section 6. `Send + Sync`: share one across threads.
+///
+/// ```
+/// # use agent_handoff::*;
+/// # let orchestrator = AgentIdentity::generate("spiffe://acme.example/orchestrator".parse()?);
+/// # let planner = AgentIdentity::generate("spiffe://acme.example/agents/planner".parse()?);
+/// # let executor = AgentIdentity::generate("spiffe://acme.example/agents/executor".parse()?);
+/// let mut bundle = TrustBundle::new("acme.example")?;
+/// bundle.add_authority(&orchestrator.public())?;
+/// bundle.add_agent(&planner.public())?;
+/// bundle.add_agent(&executor.public())?;
+/// let verifier = HandoffVerifier::builder(executor.id().clone(), bundle)
+///     .audit(MemoryAudit::new())
+///     .build()?;
+/// # let grant = DelegationToken::root(&orchestrator).delegate_to(&planner.public())
+/// #     .task("task-42".parse()?).allow("tickets.*", "project/alpha/*")?.sign()?;
+/// # let body = b"{}";
+/// # let wire = HandoffEnvelope::builder(&planner).to(executor.id())
+/// #     .intent("tickets.read", "project/alpha/123")?.payload(body).chain([grant]).seal()?;
+/// let handoff = verifier.verify(wire.as_str(), body, &Context::new())?;
+/// assert_eq!(handoff.sender(), planner.id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HandoffVerifier {
+    me: AgentId,
+    keys: Arc<dyn KeyResolver>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    policy: Arc<dyn Policy>,
+    revocations: Arc<dyn Revocations>,
+    replay: Arc<dyn ReplayCache>,
+    audit: Arc<dyn AuditSink>,
+}
+
+impl fmt::Debug for HandoffVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandoffVerifier")
+            .field("me", &self.me)
+            .field("limits", &self.limits)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`HandoffVerifier`]. Made by [`HandoffVerifier::builder`].
+#[must_use]
+pub struct VerifierBuilder {
+    me: AgentId,
+    keys: Arc<dyn KeyResolver>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    policy: Arc<dyn Policy>,
+    revocations: Arc<dyn Revocations>,
+    replay: Option<Arc<dyn ReplayCache>>,
+    audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("me", &self.me)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// All limits at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Clock skew tolerated (default 5 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.limits.leeway = leeway;
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+    /// The request-time policy (default: [`ChainScopePolicy`]).
+    pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+    /// The revocation store (default: an empty [`MemoryRevocations`]).
+    pub fn revocations(mut self, revocations: impl Revocations + 'static) -> Self {
+        self.revocations = Arc::new(revocations);
+        self
+    }
+    /// The replay cache (default: a [`MemoryReplayCache`] of default capacity).
+    pub fn replay(mut self, replay: impl ReplayCache + 'static) -> Self {
+        self.replay = Some(Arc::new(replay));
+        self
+    }
+    /// The audit sink (required: every decision is recorded, so choose where).
+    pub fn audit(mut self, audit: impl AuditSink + 'static) -> Self {
+        self.audit = Some(Arc::new(audit));
+        self
+    }
+    /// Checks the configuration and builds the verifier.
+    pub fn build(self) -> Result<HandoffVerifier, Error> {
+        let audit = self.audit.ok_or_else(|| {
+            Error::Config(
+                "no audit sink: call `.audit(JsonlAudit::open(\"audit.jsonl\")?)` (or `MemoryAudit`, or `DiscardAudit` to opt out explicitly)"
+                    .to_owned(),
+            )
+        })?;
+        let l = &self.limits;
+        if l.max_chain_len == 0 || l.max_chain_len > MAX_CHAIN_LINKS {
+            return Err(Error::Config(format!(
+                "`max_chain_len` must be 1 to {MAX_CHAIN_LINKS}"
+            )));
+        }
+        if l.max_envelope_ttl.as_secs() == 0 || l.max_token_ttl.as_secs() == 0 {
+            return Err(Error::Config(
+                "lifetimes must be at least one second".to_owned(),
+            ));
+        }
+        if l.leeway > Duration::from_secs(300) {
+            return Err(Error::Config(
+                "a leeway above 300 s defeats expiry; fix the clocks instead".to_owned(),
+            ));
+        }
+        Ok(HandoffVerifier {
+            me: self.me,
+            keys: self.keys,
+            limits: self.limits,
+            clock: self.clock,
+            policy: self.policy,
+            revocations: self.revocations,
+            replay: self
+                .replay
+                .unwrap_or_else(|| Arc::new(MemoryReplayCache::default())),
+            audit,
+        })
+    }
+}
+
+/// A link being checked: its claims, header `kid` and hash.
+struct Link {
+    claims: TokenClaims,
+    kid: KeyId,
+    hash: TokenHash,
+}
+
+/// The outcome of the checks, before auditing.
+struct Accepted {
+    handoff: VerifiedHandoff,
+}
+
+/// A rejection plus the policy rule, if the policy decided.
+struct Denied {
+    rejection: Rejection,
+    policy: Option<PolicyDecision>,
+}
+
+impl From<Rejection> for Denied {
+    fn from(rejection: Rejection) -> Self {
+        Denied {
+            rejection,
+            policy: None,
+        }
+    }
+}
+
+fn reject(reason: Reason, location: Location, detail: impl Into<String>) -> Rejection {
+    Rejection::new(reason, location, detail.into())
+}
+
+impl HandoffVerifier {
+    /// Starts configuring a verifier for the agent `me`, trusting `keys`.
+    pub fn builder(me: AgentId, keys: impl KeyResolver + 'static) -> VerifierBuilder {
+        VerifierBuilder {
+            me,
+            keys: Arc::new(keys),
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            policy: Arc::new(ChainScopePolicy),
+            revocations: Arc::new(MemoryRevocations::new()),
+            replay: None,
+            audit: None,
+        }
+    }
+
+    /// The agent this verifier accepts handoffs for.
+    #[must_use]
+    pub fn me(&self) -> &AgentId {
+        &self.me
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// SPEC section 6, step by step. `claimed` collects what the input claims, for the audit
+    /// record of a denial.
+    fn check(
+        &self,
+        wire: &str,
+        payload: &[u8],
+        context: &Context,
+        now: UnixTime,
+        claimed: &mut ClaimedFacts,
+    ) -> Result<Accepted, Denied> {
+        let env_loc = Location::Envelope;
+
+        // 1. Size, JWS form, header, JSON and claim syntax of the envelope.
+        let jws = jws::decode(wire, Kind::Envelope)?;
+        let env = EnvelopeClaims::parse(&jws.claims)?;
+        claimed.envelope = Some(env.jti.clone());
+        claimed.sender = Some(env.iss.clone());
+        claimed.audience = Some(env.aud.clone());
+        claimed.task = Some(env.task.clone());
+        claimed.intent = Some(env.intent.clone());
+        if env.chain.len() > self.limits.max_chain_len {
+            return Err(reject(
+                Reason::ChainTooLong,
+                env_loc,
+                format!(
+                    "the chain has {} links; this verifier allows at most {}",
+                    env.chain.len(),
+                    self.limits.max_chain_len
+                ),
+            )
+            .into());
+        }
+
+        // 2. Envelope key and signature.
+        let key = self.keys.resolve(&env.iss, &jws.kid).ok_or_else(|| {
+            reject(
+                Reason::UnknownKey,
+                env_loc,
+                format!(
+                    "no key `{}` is registered for sender `{}`",
+                    jws.kid, env.iss
+                ),
+            )
+        })?;
+        if !jws.verify(&key) {
+            return Err(reject(
+                Reason::BadSignature,
+                env_loc,
+                "envelope signature does not verify",
+            )
+            .into());
+        }
+
+        // 3. Audience.
+        if env.aud != self.me {
+            return Err(reject(
+                Reason::WrongAudience,
+                env_loc,
+                format!(
+                    "the envelope is addressed to `{}`, not to `{}`",
+                    env.aud, self.me
+                ),
+            )
+            .into());
+        }
+
+        // 4. Envelope time window and lifetime.
+        self.check_time(
+            env.iat,
+            env.iat,
+            env.exp,
+            self.limits.max_envelope_ttl,
+            now,
+            env_loc,
+        )?;
+
+        // 5. The chain, then the sender binding.
+        let links = self.check_chain(&env.chain, now, claimed)?;
+        let mode = check_sender_binding(&env, &jws.kid, &links)?;
+        let (Some(root), Some(last)) = (links.first(), links.last()) else {
+            return Err(reject(Reason::Malformed, env_loc, "empty chain").into());
+        };
+        if env.task != root.claims.task {
+            return Err(reject(
+                Reason::TaskMismatch,
+                env_loc,
+                format!(
+                    "the envelope is for task `{}`, the chain for `{}`",
+                    env.task, root.claims.task
+                ),
+            )
+            .into());
+        }
+
+        // 6. The intent is covered by a capability of the last link, args within limits.
+        if !last.claims.caps.iter().any(|cap| cap.allows(&env.intent)) {
+            return Err(reject(
+                Reason::IntentNotGranted,
+                env_loc,
+                format!(
+                    "intent `{}` (with its arguments) is not granted by the chain's last link",
+                    env.intent
+                ),
+            )
+            .into());
+        }
+
+        // 7. Payload digest.
+        if PayloadDigest::of(payload) != env.digest {
+            return Err(reject(
+                Reason::PayloadMismatch,
+                env_loc,
+                "the payload does not match the envelope's digest",
+            )
+            .into());
+        }
+
+        // 8. Revocation.
+        self.check_revocation(&env, &links, now)?;
+
+        // 9. Request-time policy.
+        let chain: Vec<VerifiedLink> = links.iter().map(verified_link).collect();
+        let decision = self.policy.evaluate(&PolicyRequest {
+            sender: &env.iss,
+            recipient: &self.me,
+            mode,
+            intent: &env.intent,
+            capabilities: &last.claims.caps,
+            chain: &chain,
+            envelope_issued_at: env.iat,
+            envelope_expires_at: env.exp,
+            now,
+            context,
+        });
+        if !decision.is_allowed() {
+            return Err(Denied {
+                rejection: reject(
+                    Reason::PolicyDenied,
+                    Location::Verifier,
+                    format!("policy rule `{}` denied the request", decision.rule()),
+                ),
+                policy: Some(decision),
+            });
+        }
+
+        // 10. Replay, recorded atomically with acceptance.
+        let keep_until = env.exp.plus(self.limits.leeway);
+        match self.replay.check_and_insert(&env.jti, keep_until, now) {
+            Ok(Freshness::Fresh) => {}
+            Ok(_) => {
+                return Err(Denied {
+                    rejection: reject(
+                        Reason::Replayed,
+                        env_loc,
+                        format!("envelope `{}` was already accepted", env.jti),
+                    ),
+                    policy: Some(decision),
+                })
+            }
+            Err(e) => {
+                return Err(Denied {
+                    rejection: reject(Reason::Unavailable, Location::Verifier, e.to_string()),
+                    policy: Some(decision),
+                })
+            }
+        }
+
+        let delegated = match mode {
+            HandoffMode::Delegation => Some(
+                env.chain
+                    .iter()
+                    .zip(&links)
+                    .map(|(compact, link)| {
+                        DelegationToken::from_parts(
+                            compact.clone(),
+                            link.claims.clone(),
+                            link.kid.clone(),
+                            link.hash,
+                        )
+                    })
+                    .collect(),
+            ),
+            HandoffMode::Request => None,
+        };
+        Ok(Accepted {
+            handoff: VerifiedHandoff {
+                envelope_id: env.jti,
+                sender: env.iss,
+                recipient: self.me.clone(),
+                task: env.task,
+                intent: env.intent,
+                mode,
+                chain,
+                delegated,
+                issued_at: env.iat,
+                expires_at: env.exp,
+                digest: env.digest,
+                policy: decision,
+            },
+        })
+    }
+
+    /// `nbf - leeway <= now < exp + leeway`, and `exp - iat <= max_ttl`.
+    fn check_time(
+        &self,
+        iat: UnixTime,
+        nbf: UnixTime,
+        exp: UnixTime,
+        max_ttl: Duration,
+        now: UnixTime,
+        location: Location,
+    ) -> Result<(), Rejection> {
+        let leeway = self.limits.leeway;
+        if now < nbf.minus(leeway) {
+            return Err(reject(
+                Reason::NotYetValid,
+                location,
+                format!(
+                    "not valid before {nbf} (now {now}, leeway {} s)",
+                    leeway.as_secs()
+                ),
+            ));
+        }
+        if now >= exp.plus(leeway) {
+            return Err(reject(
+                Reason::Expired,
+                location,
+                format!(
+                    "expired at {exp} (now {now}, leeway {} s)",
+                    leeway.as_secs()
+                ),
+            ));
+        }
+        let lifetime = exp.since(iat);
+        if lifetime > max_ttl.as_secs() {
+            return Err(reject(
+                Reason::TtlTooLong,
+                location,
+                format!(
+                    "lifetime is {lifetime} s; this verifier allows at most {} s",
+                    max_ttl.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// SPEC section 4: every link decoded, bound to its parent, signed by a registered key,
+    /// in force, and no wider than its parent.
+    fn check_chain(
+        &self,
+        tokens: &[String],
+        now: UnixTime,
+        claimed: &mut ClaimedFacts,
+    ) -> Result<Vec<Link>, Rejection> {
+        let mut links: Vec<Link> = Vec::with_capacity(tokens.len());
+        for (i, compact) in tokens.iter().enumerate() {
+            let loc = Location::Link(i);
+            let decoded = jws::decode(compact, Kind::Token).map_err(|r| r.at(loc))?;
+            let claims = TokenClaims::parse(&decoded.claims).map_err(|r| r.at(loc))?;
+            claimed.chain.push(claims.jti.clone());
+
+            // Binding to the parent [untrusted_root, broken_chain].
+            match links.last() {
+                None => {
+                    if claims.parent.is_some() {
+                        return Err(reject(
+                            Reason::BrokenChain,
+                            loc,
+                            "the root token has a `parent`",
+                        ));
+                    }
+                    if !self.keys.is_authority(&claims.iss) {
+                        return Err(reject(
+                            Reason::UntrustedRoot,
+                            loc,
+                            format!("root issuer `{}` is not a trusted authority", claims.iss),
+                        ));
+                    }
+                }
+                Some(p) => {
+                    if claims.parent != Some(p.hash) {
+                        return Err(reject(
+                            Reason::BrokenChain,
+                            loc,
+                            "`parent` is not the hash of the previous link",
+                        ));
+                    }
+                    if claims.iss != p.claims.sub {
+                        return Err(reject(
+                            Reason::BrokenChain,
+                            loc,
+                            format!(
+                                "issuer `{}` is not the previous link's subject `{}`",
+                                claims.iss, p.claims.sub
+                            ),
+                        ));
+                    }
+                    if decoded.kid != p.claims.cnf.jkt {
+                        return Err(reject(
+                            Reason::BrokenChain,
+                            loc,
+                            format!(
+                                "signed with key `{}`, but the previous link binds key `{}`",
+                                decoded.kid, p.claims.cnf.jkt
+                            ),
+                        ));
+                    }
+                }
+            }
+
+            // Signature under the key registered for the issuer [unknown_key, bad_signature].
+            let key = self
+                .keys
+                .resolve(&claims.iss, &decoded.kid)
+                .ok_or_else(|| {
+                    reject(
+                        Reason::UnknownKey,
+                        loc,
+                        format!(
+                            "no key `{}` is registered for issuer `{}`",
+                            decoded.kid, claims.iss
+                        ),
+                    )
+                })?;
+            if !decoded.verify(&key) {
+                return Err(reject(
+                    Reason::BadSignature,
+                    loc,
+                    "token signature does not verify",
+                ));
+            }
+            if self.keys.resolve(&claims.sub, &claims.cnf.jkt).is_none() {
+                return Err(reject(
+                    Reason::UnknownKey,
+                    loc,
+                    format!(
+                        "`cnf.jkt` `{}` is not a key registered for subject `{}`",
+                        claims.cnf.jkt, claims.sub
+                    ),
+                ));
+            }
+
+            // In force [not_yet_valid, expired, ttl_too_long].
+            self.check_time(
+                claims.iat,
+                claims.not_before(),
+                claims.exp,
+                self.limits.max_token_ttl,
+                now,
+                loc,
+            )?;
+
+            // No self-delegation, same domain unless federated [delegation_forbidden, cross_domain].
+            if claims.sub == claims.iss {
+                return Err(reject(
+                    Reason::DelegationForbidden,
+                    loc,
+                    format!("`{}` delegates to itself", claims.iss),
+                ));
+            }
+            if !claims.iss.same_domain(&claims.sub)
+                && !(self.keys.federates(claims.iss.trust_domain())
+                    && self.keys.federates(claims.sub.trust_domain()))
+            {
+                return Err(reject(
+                    Reason::CrossDomain,
+                    loc,
+                    format!(
+                        "`{}` delegates across trust domains to `{}`, which this verifier does not federate",
+                        claims.iss, claims.sub
+                    ),
+                ));
+            }
+
+            if let Some(p) = links.last() {
+                check_narrowing(&p.claims, &claims, &links, loc)?;
+            }
+            links.push(Link {
+                hash: TokenHash::of(compact),
+                kid: decoded.kid,
+                claims,
+            });
+        }
+        Ok(links)
+    }
+
+    fn check_revocation(
+        &self,
+        env: &EnvelopeClaims,
+        links: &[Link],
+        now: UnixTime,
+    ) -> Result<(), Rejection> {
+        let tokens: Vec<TokenRef<'_>> = links
+            .iter()
+            .map(|l| TokenRef {
+                id: &l.claims.jti,
+                issued_at: l.claims.iat,
+            })
+            .collect();
+        let mut agents: Vec<&AgentId> = Vec::with_capacity(links.len() * 2 + 1);
+        agents.push(&env.iss);
+        for l in links {
+            agents.push(&l.claims.iss);
+            agents.push(&l.claims.sub);
+        }
+        let query = RevocationQuery {
+            tokens: &tokens,
+            task: &env.task,
+            agents: &agents,
+            envelope_issued_at: env.iat,
+            now,
+        };
+        match self.revocations.check(&query) {
+            Ok(None) => Ok(()),
+            Ok(Some(revoked)) => Err(reject(
+                Reason::Revoked,
+                Location::Verifier,
+                revoked.to_string(),
+            )),
+            Err(e) => Err(reject(
+                Reason::Unavailable,
+                Location::Verifier,
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// Writes the audit record; an allow whose record cannot be kept becomes a denial.
+    fn record(
+        &self,
+        outcome: Result<Accepted, Denied>,
+        claimed: ClaimedFacts,
+        now: UnixTime,
+    ) -> Result<VerifiedHandoff, Rejection> {
+        match outcome {
+            Ok(Accepted { handoff }) => {
+                let record = AuditRecord::allow(
+                    now,
+                    self.me.clone(),
+                    AllowedFacts {
+                        envelope: handoff.envelope_id.clone(),
+                        sender: handoff.sender.clone(),
+                        task: handoff.task.clone(),
+                        intent: handoff.intent.clone(),
+                        mode: handoff.mode,
+                        chain: handoff.chain.iter().map(|l| l.id.clone()).collect(),
+                        scope: handoff.capabilities().to_vec(),
+                    },
+                    Some(handoff.policy.rule().to_owned()),
+                    handoff.policy.version().map(str::to_owned),
+                );
+                match self.audit.record(&record) {
+                    Ok(()) => Ok(handoff),
+                    Err(e) => Err(reject(
+                        Reason::Unavailable,
+                        Location::Verifier,
+                        format!("the handoff passed every check but its audit record could not be kept: {e}"),
+                    )),
+                }
+            }
+            Err(Denied { rejection, policy }) => {
+                let record = AuditRecord::deny(
+                    now,
+                    self.me.clone(),
+                    rejection.reason(),
+                    rejection.detail(),
+                    claimed,
+                    policy.as_ref().map(|p| p.rule().to_owned()),
+                    policy.as_ref().and_then(|p| p.version().map(str::to_owned)),
+                );
+                // A denial stands whether or not its record could be kept.
+                let _ = self.audit.record(&record);
+                Err(rejection)
+            }
+        }
+    }
+}
+
+impl Verifier for HandoffVerifier {
+    fn verify(
+        &self,
+        envelope: &str,
+        payload: &[u8],
+        context: &Context,
+    ) -> Result<VerifiedHandoff, Rejection> {
+        let now = self.clock.now();
+        let mut claimed = ClaimedFacts::default();
+        let outcome = self.check(envelope, payload, context, now, &mut claimed);
+        self.record(outcome, claimed, now)
+    }
+}
+
+/// SPEC section 4 rules 2 to 4 for a child `c` of parent `p`.
+fn check_narrowing(
+    p: &TokenClaims,
+    c: &TokenClaims,
+    earlier: &[Link],
+    loc: Location,
+) -> Result<(), Rejection> {
+    // 2. [delegation_forbidden]
+    if p.depth == 0 {
+        return Err(reject(
+            Reason::DelegationForbidden,
+            loc,
+            format!("the parent grants `{}` depth 0: it may not delegate", p.sub),
+        ));
+    }
+    if let Some(allowed) = &p.delegates {
+        if !allowed.iter().any(|pat| pat.matches(&c.sub)) {
+            return Err(reject(
+                Reason::DelegationForbidden,
+                loc,
+                format!("the parent's `delegates` do not include `{}`", c.sub),
+            ));
+        }
+    }
+    if earlier
+        .iter()
+        .any(|l| l.claims.iss == c.sub || l.claims.sub == c.sub)
+    {
+        return Err(reject(
+            Reason::DelegationForbidden,
+            loc,
+            format!("`{}` already appears earlier in the chain (a cycle)", c.sub),
+        ));
+    }
+    // 3. [escalation]
+    if c.depth > p.depth - 1 {
+        return Err(reject(
+            Reason::Escalation,
+            loc,
+            format!("depth {} is not below the parent's {}", c.depth, p.depth),
+        ));
+    }
+    if c.exp > p.exp {
+        return Err(reject(
+            Reason::Escalation,
+            loc,
+            format!("expires at {}, after its parent ({})", c.exp, p.exp),
+        ));
+    }
+    if let Some(wider) = c
+        .caps
+        .iter()
+        .find(|cap| !p.caps.iter().any(|pc| pc.covers(cap)))
+    {
+        return Err(reject(
+            Reason::Escalation,
+            loc,
+            format!("capability `{wider}` is not covered by the parent"),
+        ));
+    }
+    if let Some(parent_delegates) = &p.delegates {
+        match &c.delegates {
+            None => {
+                return Err(reject(
+                    Reason::Escalation,
+                    loc,
+                    "the parent restricts `delegates`; the child drops the restriction",
+                ))
+            }
+            Some(mine) => {
+                if let Some(wider) = mine
+                    .iter()
+                    .find(|m| !parent_delegates.iter().any(|t| t.covers(m)))
+                {
+                    return Err(reject(
+                        Reason::Escalation,
+                        loc,
+                        format!("delegate pattern `{wider}` is wider than the parent's"),
+                    ));
+                }
+            }
+        }
+    }
+    // 4. [task_mismatch]
+    if c.task != p.task {
+        return Err(reject(
+            Reason::TaskMismatch,
+            loc,
+            format!("task `{}` differs from the parent's `{}`", c.task, p.task),
+        ));
+    }
+    Ok(())
+}
+
+/// SPEC section 5: the chain ends at the sender (request) or delegates from the sender to the
+/// recipient (delegation), with the envelope signed by the key the chain binds.
+fn check_sender_binding(
+    env: &EnvelopeClaims,
+    kid: &KeyId,
+    links: &[Link],
+) -> Result<HandoffMode, Rejection> {
+    let loc = Location::Envelope;
+    let Some(last) = links.last() else {
+        return Err(reject(Reason::Malformed, loc, "empty chain"));
+    };
+    if last.claims.sub == env.iss {
+        if kid != &last.claims.cnf.jkt {
+            return Err(reject(
+                Reason::SenderMismatch,
+                loc,
+                format!(
+                    "the envelope is signed with key `{kid}`, but the chain is bound to key `{}`",
+                    last.claims.cnf.jkt
+                ),
+            ));
+        }
+        return Ok(HandoffMode::Request);
+    }
+    if last.claims.iss == env.iss && last.claims.sub == env.aud {
+        if let Some(previous) = links.len().checked_sub(2).and_then(|i| links.get(i)) {
+            if kid != &previous.claims.cnf.jkt {
+                return Err(reject(
+                    Reason::SenderMismatch,
+                    loc,
+                    format!(
+                        "the envelope is signed with key `{kid}`, but the chain is bound to key `{}`",
+                        previous.claims.cnf.jkt
+                    ),
+                ));
+            }
+        }
+        return Ok(HandoffMode::Delegation);
+    }
+    Err(reject(
+        Reason::SenderMismatch,
+        loc,
+        format!(
+            "sender `{}` is neither the chain's final subject (`{}`) nor its final delegator to the recipient",
+            env.iss, last.claims.sub
+        ),
+    ))
+}
+
+fn verified_link(link: &Link) -> VerifiedLink {
+    let c = &link.claims;
+    VerifiedLink {
+        id: c.jti.clone(),
+        issuer: c.iss.clone(),
+        subject: c.sub.clone(),
+        capabilities: c.caps.clone(),
+        depth: c.depth,
+        delegates: c.delegates.clone(),
+        issued_at: c.iat,
+        not_before: c.not_before(),
+        expires_at: c.exp,
+    }
+}
