@@ -157,7 +157,6 @@ impl HandoffEnvelope {
     /// assert_eq!(envelope.mode(), Some(HandoffMode::Request));
     /// # Ok::<(), agent_handoff::Error>(())
     /// ```
-    #[must_use]
     pub fn builder(sender: &AgentIdentity) -> EnvelopeBuilder<'_> {
         EnvelopeBuilder {
             sender,

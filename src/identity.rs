@@ -329,9 +329,14 @@ impl AgentIdentity {
         })
     }
 
-    /// Exports the **secret** key as PKCS#8 PEM. The result zeroizes itself when dropped.
+    /// Exports the **secret** key as PKCS#8 PEM (RFC 8410, version 1, the form `openssl pkey`
+    /// reads). The result zeroizes itself when dropped.
     pub fn export_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
-        self.signing
+        let keypair = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        };
+        keypair
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
             .map_err(|_| Error::Key {
                 path: None,

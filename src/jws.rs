@@ -358,7 +358,8 @@ mod tests {
             #[serde(deserialize_with = "strict_map")]
             m: BTreeMap<String, u32>,
         }
-        assert!(serde_json::from_str::<M>(r#"{"m":{"a":1,"b":2}}"#).is_ok());
+        let ok = serde_json::from_str::<M>(r#"{"m":{"a":1,"b":2}}"#).unwrap();
+        assert_eq!(ok.m.len(), 2);
         assert!(serde_json::from_str::<M>(r#"{"m":{"a":1,"a":2}}"#).is_err());
     }
 }

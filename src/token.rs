@@ -191,7 +191,6 @@ impl DelegationToken {
     /// assert_eq!(grant.claimed_subject(), planner.id());
     /// # Ok::<(), agent_handoff::Error>(())
     /// ```
-    #[must_use]
     pub fn root(authority: &AgentIdentity) -> TokenBuilder<'_> {
         TokenBuilder::new(authority, None)
     }
@@ -199,7 +198,6 @@ impl DelegationToken {
     /// Starts a child token that narrows this one, signed by `holder` (this token's subject,
     /// with the key this token is bound to). The builder refuses to sign anything the parent
     /// does not allow.
-    #[must_use]
     pub fn attenuate<'a>(&'a self, holder: &'a AgentIdentity) -> TokenBuilder<'a> {
         TokenBuilder::new(holder, Some(self))
     }

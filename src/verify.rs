@@ -788,10 +788,9 @@ impl HandoffVerifier {
                     format!("`{}` delegates to itself", claims.iss),
                 ));
             }
-            if !claims.iss.same_domain(&claims.sub)
-                && !(self.keys.federates(claims.iss.trust_domain())
-                    && self.keys.federates(claims.sub.trust_domain()))
-            {
+            let federated = self.keys.federates(claims.iss.trust_domain())
+                && self.keys.federates(claims.sub.trust_domain());
+            if !claims.iss.same_domain(&claims.sub) && !federated {
                 return Err(reject(
                     Reason::CrossDomain,
                     loc,

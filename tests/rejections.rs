@@ -251,7 +251,7 @@ fn malformed_claims_are_rejected_even_when_signed() {
     variants.push(c.to_string());
     // duplicate member (serde_json::Value cannot hold one, so splice the text)
     let text = base.to_string();
-    variants.push(text.replacen('{', &format!("{{\"task\":\"task-43\","), 1));
+    variants.push(text.replacen('{', "{\"task\":\"task-43\",", 1));
     // duplicate member nested in args
     let mut c = base.clone();
     c["intent"]["args"] = json!({"a": 1});
@@ -1405,7 +1405,11 @@ fn stores_that_cannot_answer_mean_deny() {
         .build()
         .unwrap();
     assert_reason(
-        v.verify(w.request(&[grant.clone()]).as_str(), PAYLOAD, &ctx()),
+        v.verify(
+            w.request(std::slice::from_ref(&grant)).as_str(),
+            PAYLOAD,
+            &ctx(),
+        ),
         Reason::Unavailable,
     );
     let v = w
@@ -1414,7 +1418,11 @@ fn stores_that_cannot_answer_mean_deny() {
         .build()
         .unwrap();
     assert_reason(
-        v.verify(w.request(&[grant.clone()]).as_str(), PAYLOAD, &ctx()),
+        v.verify(
+            w.request(std::slice::from_ref(&grant)).as_str(),
+            PAYLOAD,
+            &ctx(),
+        ),
         Reason::Unavailable,
     );
     let v = w
@@ -1423,7 +1431,11 @@ fn stores_that_cannot_answer_mean_deny() {
         .build()
         .unwrap();
     assert_reason(
-        v.verify(w.request(&[grant.clone()]).as_str(), PAYLOAD, &ctx()),
+        v.verify(
+            w.request(std::slice::from_ref(&grant)).as_str(),
+            PAYLOAD,
+            &ctx(),
+        ),
         Reason::Unavailable,
     );
     // A full replay cache denies rather than forgets.
@@ -1435,9 +1447,13 @@ fn stores_that_cannot_answer_mean_deny() {
     let mut outcomes = Vec::new();
     for _ in 0..40 {
         outcomes.push(
-            v.verify(w.request(&[grant.clone()]).as_str(), PAYLOAD, &ctx())
-                .map(|_| ())
-                .map_err(|r| r.reason()),
+            v.verify(
+                w.request(std::slice::from_ref(&grant)).as_str(),
+                PAYLOAD,
+                &ctx(),
+            )
+            .map(|_| ())
+            .map_err(|r| r.reason()),
         );
     }
     assert!(outcomes.contains(&Err(Reason::Unavailable)));
