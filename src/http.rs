@@ -273,7 +273,9 @@ where
             match layer.check(&parts, body).await {
                 Ok((handoff, payload)) => {
                     parts.extensions.insert(handoff);
-                    inner.call(Request::from_parts(parts, B::from(payload))).await
+                    inner
+                        .call(Request::from_parts(parts, B::from(payload)))
+                        .await
                 }
                 Err(reason) => Ok(rejection_response(reason)),
             }
