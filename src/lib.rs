@@ -26,6 +26,9 @@ mod token;
 mod trust;
 mod verify;
 
+#[cfg(feature = "http")]
+pub mod http;
+
 // The public interface is:
 pub use crate::audit::{
     verify_audit_log, AuditLogError, AuditLogSummary, AuditRecord, AuditSink, ClaimedFacts,

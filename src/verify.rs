@@ -503,6 +503,25 @@ impl HandoffVerifier {
             env_loc,
         )?;
 
+        // 4b. The intent the endpoint requires, when the caller's binding names one: exact
+        // action and resource. Checked once the intent is known to be signed by the sender,
+        // before the chain's signatures and the stores are worth asking [intent_not_granted].
+        if let Some(required) = context.required_intent() {
+            if required.action() != env.intent.action()
+                || required.resource() != env.intent.resource()
+            {
+                return Err(reject(
+                    Reason::IntentNotGranted,
+                    env_loc,
+                    format!(
+                        "the envelope's intent `{}` is not the one this endpoint requires (`{required}`)",
+                        env.intent
+                    ),
+                )
+                .into());
+            }
+        }
+
         // 5. The chain, then the sender binding.
         let links = self.check_chain(&env.chain, now, claimed)?;
         let mode = check_sender_binding(&env, &jws.kid, &links)?;

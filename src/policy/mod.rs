@@ -10,6 +10,7 @@ use std::fmt;
 use crate::capability::{ArgValue, Capability, Intent};
 use crate::clock::UnixTime;
 use crate::envelope::HandoffMode;
+use crate::error::Error;
 use crate::id::AgentId;
 use crate::verify::VerifiedLink;
 
@@ -25,6 +26,7 @@ use crate::verify::VerifiedLink;
 #[non_exhaustive]
 pub struct Context {
     attributes: BTreeMap<String, ArgValue>,
+    required_intent: Option<Intent>,
 }
 
 impl Context {
@@ -57,6 +59,30 @@ impl Context {
     #[must_use]
     pub fn attributes(&self) -> &BTreeMap<String, ArgValue> {
         &self.attributes
+    }
+
+    /// Requires the envelope's intent to name exactly this action and resource: the
+    /// verifier refuses any other with `intent_not_granted`, right after the envelope's
+    /// signature, audience and time window are checked and before the chain is. A transport
+    /// binding sets it from the endpoint the request arrived at (the HTTP binding derives it
+    /// from the route), so a captured envelope cannot be used on another endpoint.
+    /// The intent's arguments are not compared: they are checked against the chain's limits.
+    ///
+    /// ```
+    /// use agent_handoff::Context;
+    /// let ctx = Context::new().require_intent("tickets.read", "project/alpha/123")?;
+    /// assert_eq!(ctx.required_intent().map(|i| i.action()), Some("tickets.read"));
+    /// # Ok::<(), agent_handoff::Error>(())
+    /// ```
+    pub fn require_intent(mut self, action: &str, resource: &str) -> Result<Context, Error> {
+        self.required_intent = Some(Intent::new(action, resource)?);
+        Ok(self)
+    }
+
+    /// The intent the endpoint requires, if a binding set one (its arguments are empty).
+    #[must_use]
+    pub fn required_intent(&self) -> Option<&Intent> {
+        self.required_intent.as_ref()
     }
 }
 

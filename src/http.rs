@@ -1,0 +1,414 @@
+//! The HTTP binding (feature `http`): verify handoffs in `tower` services (axum, hyper, tonic)
+//! and seal them in HTTP clients.
+//!
+//! The binding, in short (the full text is in the README, section *HTTP binding*):
+//!
+//! - the envelope travels in exactly one request header, [`HANDOFF_HEADER`]
+//!   (`Agent-Handoff: <compact envelope>`);
+//! - the envelope's payload digest covers the exact bytes of the request body (an empty body
+//!   is the empty payload);
+//! - the endpoint decides the intent: the service maps each request (method, path, ...) to the
+//!   one intent that route performs, and the verifier refuses an envelope whose intent names
+//!   another action or resource with `intent_not_granted`
+//!   ([`Context::require_intent`]), so a captured header is useless on another endpoint;
+//! - a refusal is `401` for an authentication failure ([`Reason::is_authentication`]), `403`
+//!   for an authorisation failure, `413` for a body over the limit and `503` when a store could
+//!   not answer, each with the body `{"error":"handoff_rejected","reason":"<code>"}`.
+//!
+//! ```no_run
+//! # use agent_handoff::*;
+//! # use agent_handoff::http::{Handoff, HandoffLayer};
+//! # fn demo(verifier: HandoffVerifier) {
+//! let layer = HandoffLayer::new(verifier, |parts: &::http::request::Parts| {
+//!     // POST /tickets/{id}/read performs `tickets.read` on `project/alpha/{id}`.
+//!     let id = parts.uri.path().strip_prefix("/tickets/")?.strip_suffix("/read")?;
+//!     Intent::new("tickets.read", &format!("project/alpha/{id}")).ok()
+//! })
+//! .max_body(64 * 1024);
+//! // axum: Router::new().route("/tickets/{id}/read", post(handler)).layer(layer)
+//! // async fn handler(Handoff(h): Handoff, body: Bytes) -> ... { h.sender() ... }
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response as AxumResponse};
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use tower::{Layer, Service};
+
+use crate::capability::Intent;
+use crate::envelope::EnvelopeBuilder;
+use crate::error::{Error, Reason};
+use crate::policy::Context;
+use crate::verify::{VerifiedHandoff, Verifier};
+
+/// The request header that carries the compact envelope: `Agent-Handoff`.
+pub const HANDOFF_HEADER: HeaderName = HeaderName::from_static("agent-handoff");
+
+/// Default bound on a request body the layer reads: 1 MiB. Agent messages (A2A JSON-RPC, MCP
+/// tool calls) are small; the body is held in memory once to hash it, so the bound is the
+/// memory one request may pin.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+type RouteFn = dyn Fn(&Parts) -> Option<Intent> + Send + Sync;
+type ContextFn = dyn Fn(&Parts) -> Context + Send + Sync;
+
+/// Where [`Verifier::verify`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Execution {
+    /// On tokio's blocking pool (`spawn_blocking`), so a verifier whose stores make network
+    /// round trips (Redis revocations or replay cache, a remote audit sink) never stalls an
+    /// executor thread. The default. Outside a tokio runtime it falls back to `Inline`.
+    Blocking,
+    /// On the executor thread that polls the request. Saves a thread hand-off; choose it only
+    /// for verifiers whose stores are all in memory (signature checks take microseconds).
+    Inline,
+}
+
+/// A `tower` layer that verifies the handoff of every request before the inner service runs.
+///
+/// Made with [`HandoffLayer::new`]; wraps any service of `http::Request<B>` whose body type can
+/// be rebuilt from the bytes read (`B: From<Bytes>`, as `axum::body::Body` and
+/// `http_body_util::Full<Bytes>` are). Requests that pass reach the inner service with the body
+/// re-attached and the [`VerifiedHandoff`] in the request extensions (the [`Handoff`] extractor
+/// hands it to an axum handler); requests that fail never reach it.
+///
+/// Mount it only on the routes that take handoffs (axum: `Router::route_layer`); a route the
+/// route function does not know is refused with `intent_not_granted`.
+#[derive(Clone)]
+#[must_use]
+pub struct HandoffLayer {
+    verifier: Arc<dyn Verifier>,
+    route: Arc<RouteFn>,
+    context: Arc<ContextFn>,
+    max_body: usize,
+    execution: Execution,
+}
+
+impl fmt::Debug for HandoffLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandoffLayer")
+            .field("verifier", &self.verifier)
+            .field("max_body", &self.max_body)
+            .field("execution", &self.execution)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandoffLayer {
+    /// A layer that verifies with `verifier` and requires, for each request, the intent `route`
+    /// derives from its parts (method, path, query, headers). `route` returns `None` for a
+    /// request that no handoff may authorise; such a request is refused.
+    pub fn new<V, R>(verifier: V, route: R) -> HandoffLayer
+    where
+        V: Verifier + 'static,
+        R: Fn(&Parts) -> Option<Intent> + Send + Sync + 'static,
+    {
+        HandoffLayer::shared(Arc::new(verifier), route)
+    }
+
+    /// Like [`HandoffLayer::new`], for a verifier shared with other code.
+    pub fn shared<R>(verifier: Arc<dyn Verifier>, route: R) -> HandoffLayer
+    where
+        R: Fn(&Parts) -> Option<Intent> + Send + Sync + 'static,
+    {
+        HandoffLayer {
+            verifier,
+            route: Arc::new(route),
+            context: Arc::new(|_: &Parts| Context::new()),
+            max_body: DEFAULT_MAX_BODY,
+            execution: Execution::Blocking,
+        }
+    }
+
+    /// The request-time [`Context`] for each request, from its parts (default: empty). The
+    /// layer adds the route's required intent to it.
+    pub fn context<C>(mut self, context: C) -> HandoffLayer
+    where
+        C: Fn(&Parts) -> Context + Send + Sync + 'static,
+    {
+        self.context = Arc::new(context);
+        self
+    }
+
+    /// The largest body read, in bytes (default [`DEFAULT_MAX_BODY`]). A larger body is refused
+    /// with `413` and `too_large` before the verifier runs.
+    pub fn max_body(mut self, bytes: usize) -> HandoffLayer {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Where the verifier runs (default [`Execution::Blocking`]).
+    pub fn execution(mut self, execution: Execution) -> HandoffLayer {
+        self.execution = execution;
+        self
+    }
+
+    /// Everything the layer checks, in order. Returns the verified handoff and the body, or
+    /// the reason to refuse.
+    async fn check<B>(&self, parts: &Parts, body: B) -> Result<(VerifiedHandoff, Bytes), Reason>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        // The route decides the intent; a route without one takes no handoff.
+        let route = (self.route)(parts).ok_or(Reason::IntentNotGranted)?;
+
+        // Exactly one header, visible ASCII (a compact JWS is).
+        let mut values = parts.headers.get_all(&HANDOFF_HEADER).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(Reason::Malformed);
+        };
+        let envelope = value.to_str().map_err(|_| Reason::Malformed)?.to_owned();
+
+        // The body, read once, bounded: refuse a declared length over the limit unread.
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
+            return Err(Reason::TooLarge);
+        }
+        let payload = match Limited::new(body, self.max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(Reason::TooLarge)
+            }
+            Err(_) => return Err(Reason::Malformed),
+        };
+
+        let context = (self.context)(parts)
+            .require_intent(route.action(), route.resource())
+            .map_err(|_| Reason::IntentNotGranted)?;
+        let handoff = self.verify(envelope, payload.clone(), context).await?;
+
+        // The verifier honoured the required intent; check again in case a custom `Verifier`
+        // ignores the context.
+        if handoff.intent().action() != route.action()
+            || handoff.intent().resource() != route.resource()
+        {
+            return Err(Reason::IntentNotGranted);
+        }
+        Ok((handoff, payload))
+    }
+
+    async fn verify(
+        &self,
+        envelope: String,
+        payload: Bytes,
+        context: Context,
+    ) -> Result<VerifiedHandoff, Reason> {
+        let runtime = match self.execution {
+            Execution::Blocking => tokio::runtime::Handle::try_current().ok(),
+            Execution::Inline => None,
+        };
+        let result = match runtime {
+            Some(runtime) => {
+                let verifier = Arc::clone(&self.verifier);
+                runtime
+                    .spawn_blocking(move || verifier.verify(&envelope, &payload, &context))
+                    .await
+                    // The verification task panicked or was cancelled: fail closed.
+                    .map_err(|_| Reason::Unavailable)?
+            }
+            None => self.verifier.verify(&envelope, &payload, &context),
+        };
+        result.map_err(|rejection| rejection.reason())
+    }
+}
+
+impl<S> Layer<S> for HandoffLayer {
+    type Service = HandoffService<S>;
+
+    fn layer(&self, inner: S) -> HandoffService<S> {
+        HandoffService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`HandoffLayer`].
+#[derive(Clone, Debug)]
+pub struct HandoffService<S> {
+    inner: S,
+    layer: HandoffLayer,
+}
+
+impl<S, B, R> Service<Request<B>> for HandoffService<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    R: From<Bytes>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The clone that was driven to readiness serves this request.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            match layer.check(&parts, body).await {
+                Ok((handoff, payload)) => {
+                    parts.extensions.insert(handoff);
+                    inner
+                        .call(Request::from_parts(parts, B::from(payload)))
+                        .await
+                }
+                Err(reason) => Ok(rejection_response(reason)),
+            }
+        })
+    }
+}
+
+/// The status a refusal gets: `413` for `too_large`, `503` for `unavailable`, `401` for the
+/// other authentication failures ([`Reason::is_authentication`]), `403` for the rest.
+#[must_use]
+pub fn status_for(reason: Reason) -> StatusCode {
+    match reason {
+        Reason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Reason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        r if r.is_authentication() => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
+/// The response to a refused request: [`status_for`] the reason, and the body
+/// `{"error":"handoff_rejected","reason":"<code>"}`, nothing more (the detail is in the audit
+/// log, not in the answer to a possible attacker).
+#[must_use]
+pub fn rejection_response<R: From<Bytes>>(reason: Reason) -> Response<R> {
+    let status = status_for(reason);
+    let body = format!(
+        r#"{{"error":"handoff_rejected","reason":"{}"}}"#,
+        reason.as_str()
+    );
+    let mut response = Response::new(R::from(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Agent-Handoff"));
+    }
+    response
+}
+
+/// The axum extractor for the handoff [`HandoffLayer`] verified:
+/// `async fn handler(Handoff(handoff): Handoff) { handoff.sender() ... }`.
+///
+/// Without the layer in front of the handler there is no verified handoff, and extraction
+/// fails with `500` (a server misconfiguration, never an unverified handoff).
+#[derive(Clone, Debug)]
+pub struct Handoff(pub VerifiedHandoff);
+
+impl std::ops::Deref for Handoff {
+    type Target = VerifiedHandoff;
+
+    fn deref(&self) -> &VerifiedHandoff {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Handoff {
+    type Rejection = MissingHandoff;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, MissingHandoff> {
+        parts
+            .extensions
+            .get::<VerifiedHandoff>()
+            .cloned()
+            .map(Handoff)
+            .ok_or(MissingHandoff)
+    }
+}
+
+/// The [`Handoff`] extractor found no verified handoff: the route is not behind
+/// [`HandoffLayer`]. Answers `500`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissingHandoff;
+
+impl fmt::Display for MissingHandoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no verified handoff on this request: put the route behind `HandoffLayer`")
+    }
+}
+
+impl std::error::Error for MissingHandoff {}
+
+impl IntoResponse for MissingHandoff {
+    fn into_response(self) -> AxumResponse {
+        let mut response = AxumResponse::new(axum_core::body::Body::from(
+            r#"{"error":"handoff_layer_missing"}"#,
+        ));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+/// Client side: seals `envelope` over the exact bytes of `request`'s body and sets the
+/// [`HANDOFF_HEADER`], replacing any already there. Any payload set on the builder is
+/// replaced by the body.
+///
+/// Works with any body that is bytes (`Bytes`, `Vec<u8>`, `String`, `&'static [u8]`): send the
+/// result with hyper, or convert it for reqwest with `reqwest::Request::try_from(request)`.
+/// The body must not be changed afterwards: the server would refuse it with `payload_mismatch`.
+///
+/// ```
+/// # use agent_handoff::*;
+/// # let orchestrator = AgentIdentity::generate("spiffe://acme.example/orchestrator".parse()?);
+/// # let planner = AgentIdentity::generate("spiffe://acme.example/agents/planner".parse()?);
+/// # let executor = AgentIdentity::generate("spiffe://acme.example/agents/executor".parse()?);
+/// # let grant = DelegationToken::root(&orchestrator).delegate_to(&planner.public())
+/// #     .task("task-42".parse()?).allow("tickets.*", "project/alpha/*")?.sign()?;
+/// let request = ::http::Request::post("http://127.0.0.1:8080/tickets/123/read")
+///     .body(bytes::Bytes::from_static(b"{\"ticket\":123}"))?;
+/// let request = agent_handoff::http::seal_request(
+///     request,
+///     HandoffEnvelope::builder(&planner)
+///         .to(executor.id())
+///         .intent("tickets.read", "project/alpha/123")?
+///         .chain([&grant]),
+/// )?;
+/// assert!(request.headers().contains_key(agent_handoff::http::HANDOFF_HEADER));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn seal_request<B: AsRef<[u8]>>(
+    mut request: Request<B>,
+    envelope: EnvelopeBuilder<'_>,
+) -> Result<Request<B>, Error> {
+    let sealed = envelope.payload(request.body().as_ref()).seal()?;
+    let value = HeaderValue::from_str(sealed.as_str()).map_err(|_| {
+        Error::build(
+            "handoff envelope",
+            "the compact envelope is not a valid header value",
+        )
+    })?;
+    request.headers_mut().insert(HANDOFF_HEADER, value);
+    Ok(request)
+}

@@ -1,0 +1,693 @@
+//! The HTTP binding end to end: real axum servers on 127.0.0.1 (random ports), real HTTP
+//! clients (hyper's client, and raw TCP for a chunked body), the real verifier. Every refusal
+//! asserts its status and its exact reason code.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::http::request::Parts;
+use ::http::{HeaderValue, Request, StatusCode};
+use agent_handoff::http::{seal_request, Execution, Handoff, HandoffLayer, HANDOFF_HEADER};
+use agent_handoff::*;
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+// ---------------------------------------------------------------- servers and clients
+
+/// The routes of every test service, and the one intent each performs.
+fn route(parts: &Parts) -> Option<Intent> {
+    let segments: Vec<&str> = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    match segments.as_slice() {
+        ["tickets", id, "read"] => Intent::new("tickets.read", &format!("project/alpha/{id}")).ok(),
+        ["tickets", id, "write"] => {
+            Intent::new("tickets.write", &format!("project/alpha/{id}")).ok()
+        }
+        ["payments", account] => {
+            Intent::new("payments.execute", &format!("account/ops/{account}")).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Denies ticket writes in production; allows everything else the chain allows.
+#[derive(Debug)]
+struct NoProdWrites;
+
+impl Policy for NoProdWrites {
+    fn evaluate(&self, r: &PolicyRequest<'_>) -> PolicyDecision {
+        if r.intent.action() == "tickets.write" && r.context.environment() == Some("prod") {
+            PolicyDecision::deny("no-prod-writes")
+        } else {
+            PolicyDecision::allow("no-prod-writes")
+        }
+    }
+}
+
+/// A revocation store that cannot be reached.
+#[derive(Debug)]
+struct DownRevocations;
+
+impl Revocations for DownRevocations {
+    fn check(&self, _: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
+        Err(StoreError::new("revocations", "connection refused"))
+    }
+}
+
+/// What the handler saw: one entry per call.
+#[derive(Clone, Default)]
+struct Calls(Arc<Mutex<Vec<(String, Bytes)>>>);
+
+impl Calls {
+    fn envelope_ids(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+fn router(calls: Calls) -> Router {
+    let handler = move |Handoff(h): Handoff, body: Bytes| {
+        let calls = calls.clone();
+        async move {
+            calls
+                .0
+                .lock()
+                .unwrap()
+                .push((h.envelope_id().as_str().to_owned(), body.clone()));
+            let reply = json!({
+                "sender": h.sender().as_str(),
+                "action": h.intent().action(),
+                "resource": h.intent().resource(),
+                "mode": h.mode().as_str(),
+                "body_len": body.len(),
+            });
+            (
+                [(::http::header::CONTENT_TYPE, "application/json")],
+                reply.to_string(),
+            )
+        }
+    };
+    Router::new()
+        .route("/tickets/{id}/read", post(handler.clone()))
+        .route("/tickets/{id}/write", post(handler.clone()))
+        .route("/payments/{account}", post(handler))
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A service for `me` behind the layer, with the test policy in production.
+async fn service(w: &World, me: &Agent, max_body: usize) -> (SocketAddr, Calls) {
+    let verifier = w.verifier_builder(me).policy(NoProdWrites).build().unwrap();
+    service_with(verifier, max_body).await
+}
+
+async fn service_with(verifier: impl Verifier + 'static, max_body: usize) -> (SocketAddr, Calls) {
+    let calls = Calls::default();
+    let layer = HandoffLayer::new(verifier, route)
+        .context(|_: &Parts| Context::new().with("environment", "prod"))
+        .max_body(max_body);
+    let addr = serve(router(calls.clone()).route_layer(layer)).await;
+    (addr, calls)
+}
+
+struct Reply {
+    status: StatusCode,
+    json: Value,
+    www_authenticate: Option<String>,
+}
+
+async fn send(request: Request<Bytes>) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client.request(request.map(Full::new)).await.unwrap();
+    let status = response.status();
+    let www_authenticate = response
+        .headers()
+        .get(::http::header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    Reply {
+        status,
+        json,
+        www_authenticate,
+    }
+}
+
+fn post_to(addr: SocketAddr, path: &str, body: &'static [u8]) -> Request<Bytes> {
+    Request::post(format!("http://{addr}{path}"))
+        .header(::http::header::CONTENT_TYPE, "application/json")
+        .body(Bytes::from_static(body))
+        .unwrap()
+}
+
+/// The planner asks the executor to read ticket `id`, sealed over `body`.
+fn read_ticket(w: &World, addr: SocketAddr, id: u32, body: &'static [u8]) -> Request<Bytes> {
+    let grant = w.grant();
+    seal_request(
+        post_to(addr, &format!("/tickets/{id}/read"), body),
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read", &format!("project/alpha/{id}"))
+            .unwrap()
+            .chain([grant])
+            .issued_at(w.now()),
+    )
+    .unwrap()
+}
+
+#[track_caller]
+fn assert_refused(reply: &Reply, status: StatusCode, reason: &str) {
+    assert_eq!(reply.status, status, "reply: {}", reply.json);
+    assert_eq!(
+        reply.json,
+        json!({"error": "handoff_rejected", "reason": reason}),
+        "the body carries the reason code and nothing more"
+    );
+    assert_eq!(
+        reply.www_authenticate.is_some(),
+        status == StatusCode::UNAUTHORIZED,
+        "a 401 (and only a 401) names the scheme"
+    );
+}
+
+fn last_audit(w: &World) -> AuditRecord {
+    w.audit.records().last().cloned().expect("an audit record")
+}
+
+// ---------------------------------------------------------------- allow
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_request_reaches_the_handler_with_its_verified_handoff() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let reply = send(read_ticket(&w, addr, 123, PAYLOAD)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(
+        reply.json,
+        json!({
+            "sender": w.planner.id().as_str(),
+            "action": "tickets.read",
+            "resource": "project/alpha/123",
+            "mode": "request",
+            "body_len": PAYLOAD.len(),
+        })
+    );
+    // The handler got the exact body bytes back.
+    assert_eq!(calls.0.lock().unwrap()[0].1, Bytes::from_static(PAYLOAD));
+    let record = last_audit(&w);
+    assert_eq!(record.decision(), Decision::Allow);
+    assert_eq!(record.verified_sender(), Some(w.planner.id()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_body_is_the_empty_payload_and_inline_execution_works() {
+    let w = World::new();
+    let calls = Calls::default();
+    let layer = HandoffLayer::new(w.verifier(&w.executor), route).execution(Execution::Inline);
+    let addr = serve(router(calls.clone()).route_layer(layer)).await;
+    let reply = send(read_ticket(&w, addr, 5, b"")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["body_len"], 0);
+    assert_eq!(calls.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegation_over_http_hands_the_chain_to_the_handler() {
+    let w = World::new();
+    let grant = w.grant();
+    let sub = w.sub_grant(&grant);
+    let held: Arc<Mutex<Option<usize>>> = Arc::default();
+    let seen = Arc::clone(&held);
+    let app = Router::new()
+        .route(
+            "/tickets/{id}/read",
+            post(move |Handoff(h): Handoff| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    *seen.lock().unwrap() = h.delegated_chain().map(<[_]>::len);
+                    "ok"
+                }
+            }),
+        )
+        .route_layer(HandoffLayer::new(w.verifier(&w.executor), route));
+    let addr = serve(app).await;
+    let request = seal_request(
+        post_to(addr, "/tickets/7/read", PAYLOAD),
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read", "project/alpha/7")
+            .unwrap()
+            .chain([&grant, &sub])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client.request(request.map(Full::new)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(*held.lock().unwrap(), Some(2));
+}
+
+// ---------------------------------------------------------------- 401: authentication
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_header_is_malformed() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let reply = send(post_to(addr, "/tickets/123/read", PAYLOAD)).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "malformed");
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_headers_are_malformed() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let mut request = read_ticket(&w, addr, 123, PAYLOAD);
+    let second = read_ticket(&w, addr, 123, PAYLOAD);
+    request
+        .headers_mut()
+        .append(HANDOFF_HEADER, second.headers()[&HANDOFF_HEADER].clone());
+    let reply = send(request).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "malformed");
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_signature_is_refused() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let mut request = read_ticket(&w, addr, 123, PAYLOAD);
+    let sealed = request.headers()[&HANDOFF_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Change one character in the middle of the signature (a different, canonical value).
+    let sig_start = sealed.rfind('.').unwrap() + 1;
+    let at = sig_start + 20;
+    let mut chars: Vec<char> = sealed.chars().collect();
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    request
+        .headers_mut()
+        .insert(HANDOFF_HEADER, HeaderValue::from_str(&tampered).unwrap());
+    let reply = send(request).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "bad_signature");
+    assert_eq!(last_audit(&w).reason(), Some(Reason::BadSignature));
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_sender_is_refused() {
+    let w = World::new();
+    let (addr, _) = service(&w, &w.executor, 4096).await;
+    let grant = w.grant();
+    let request = seal_request(
+        post_to(addr, "/tickets/1/read", PAYLOAD),
+        HandoffEnvelope::builder(&w.outsider.identity)
+            .to(w.executor.id())
+            .intent("tickets.read", "project/alpha/1")
+            .unwrap()
+            .chain([
+                // The outsider holds a grant in name only: it is not in the trust bundle.
+                DelegationToken::root(&w.orchestrator.identity)
+                    .delegate_to(&w.outsider.public())
+                    .task(grant.claimed_task().clone())
+                    .allow("tickets.read", "project/alpha/*")
+                    .unwrap()
+                    .issued_at(w.now())
+                    .sign()
+                    .unwrap(),
+            ])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    assert_refused(
+        &send(request).await,
+        StatusCode::UNAUTHORIZED,
+        "unknown_key",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_envelope_is_refused() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let grant = w.grant();
+    let request = seal_request(
+        post_to(addr, "/tickets/1/read", PAYLOAD),
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read", "project/alpha/1")
+            .unwrap()
+            .chain([grant])
+            .ttl(Duration::from_secs(60))
+            .issued_at(w.now().minus(Duration::from_secs(120))),
+    )
+    .unwrap();
+    assert_refused(&send(request).await, StatusCode::UNAUTHORIZED, "expired");
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_request_is_refused_by_the_server() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = read_ticket(&w, addr, 123, PAYLOAD);
+    let captured = request.clone();
+    assert_eq!(send(request).await.status, StatusCode::OK);
+    let reply = send(captured).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "replayed");
+    assert_eq!(calls.len(), 1, "the handler ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_swapped_after_sealing_is_a_payload_mismatch() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = read_ticket(&w, addr, 123, PAYLOAD);
+    let (parts, _) = request.into_parts();
+    let swapped = Request::from_parts(parts, Bytes::from_static(br#"{"ticket":124}"#));
+    let reply = send(swapped).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "payload_mismatch");
+    assert_eq!(last_audit(&w).reason(), Some(Reason::PayloadMismatch));
+    assert_eq!(calls.len(), 0);
+}
+
+// ---------------------------------------------------------------- 403: authorisation
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_moved_to_another_route_is_refused_and_still_good_where_it_belongs() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = read_ticket(&w, addr, 123, PAYLOAD);
+    let header = request.headers()[&HANDOFF_HEADER].clone();
+    // Same action, another resource; another action on the same resource.
+    for path in ["/tickets/124/read", "/tickets/123/write"] {
+        let mut moved = post_to(addr, path, PAYLOAD);
+        moved.headers_mut().insert(HANDOFF_HEADER, header.clone());
+        let reply = send(moved).await;
+        assert_refused(&reply, StatusCode::FORBIDDEN, "intent_not_granted");
+        let record = last_audit(&w);
+        assert_eq!(record.decision(), Decision::Deny);
+        assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
+    }
+    assert_eq!(calls.len(), 0);
+    // The refusals did not spend the envelope: the genuine request still goes through once.
+    assert_eq!(send(request).await.status, StatusCode::OK);
+    assert_eq!(calls.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_that_derives_no_intent_is_refused() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    // `*` is not a concrete resource: the route function yields no intent.
+    let request = seal_request(
+        post_to(addr, "/tickets/*/read", PAYLOAD),
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read", "project/alpha/1")
+            .unwrap()
+            .chain([w.grant()])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    assert_refused(
+        &send(request).await,
+        StatusCode::FORBIDDEN,
+        "intent_not_granted",
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amount_over_the_grant_is_not_granted() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.payments, 4096).await;
+    let grant = w.grant();
+    let sub = w.sub_grant(&grant); // the executor may pay at most 100
+    let request = seal_request(
+        post_to(addr, "/payments/9", br#"{"amount":450}"#),
+        HandoffEnvelope::builder(&w.executor.identity)
+            .to(w.payments.id())
+            .intent("payments.execute", "account/ops/9")
+            .unwrap()
+            .arg("amount", 450)
+            .chain([&grant, &sub])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    assert_refused(
+        &send(request).await,
+        StatusCode::FORBIDDEN,
+        "intent_not_granted",
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalated_sub_grant_is_refused() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.payments, 4096).await;
+    let grant = w.grant();
+    // The planner signs, by hand, a sub-grant wider than its own (max 1000 > 500).
+    let claims = w.token_claims(
+        &w.planner,
+        &w.executor,
+        Some(grant.as_str()),
+        json!([{"action": "payments.execute", "resource": "account/ops/*", "limits": {"amount": {"max": 1000}}}]),
+        0,
+    );
+    let wide = DelegationToken::decode(&w.raw_token(&w.planner, &claims)).unwrap();
+    let request = seal_request(
+        post_to(addr, "/payments/9", br#"{"amount":800}"#),
+        HandoffEnvelope::builder(&w.executor.identity)
+            .to(w.payments.id())
+            .intent("payments.execute", "account/ops/9")
+            .unwrap()
+            .arg("amount", 800)
+            .chain([&grant, &wide])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    assert_refused(&send(request).await, StatusCode::FORBIDDEN, "escalation");
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_sees_the_server_context_and_can_deny() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = seal_request(
+        post_to(addr, "/tickets/123/write", PAYLOAD),
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.write", "project/alpha/123")
+            .unwrap()
+            .chain([w.grant()])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    assert_refused(&send(request).await, StatusCode::FORBIDDEN, "policy_denied");
+    assert_eq!(last_audit(&w).policy(), Some("no-prod-writes"));
+    assert_eq!(calls.len(), 0);
+}
+
+/// A verifier that forgets the route's intent: the layer checks it again.
+#[derive(Debug)]
+struct IgnoresRoute(HandoffVerifier);
+
+impl Verifier for IgnoresRoute {
+    fn verify(
+        &self,
+        envelope: &str,
+        payload: &[u8],
+        _: &Context,
+    ) -> Result<VerifiedHandoff, Rejection> {
+        self.0.verify(envelope, payload, &Context::new())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_checks_the_route_even_if_a_custom_verifier_does_not() {
+    let w = World::new();
+    let (addr, calls) = service_with(IgnoresRoute(w.verifier(&w.executor)), 4096).await;
+    let request = read_ticket(&w, addr, 123, PAYLOAD);
+    let mut moved = post_to(addr, "/tickets/124/read", PAYLOAD);
+    moved
+        .headers_mut()
+        .insert(HANDOFF_HEADER, request.headers()[&HANDOFF_HEADER].clone());
+    assert_refused(
+        &send(moved).await,
+        StatusCode::FORBIDDEN,
+        "intent_not_granted",
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+// ---------------------------------------------------------------- 413, 503, 500
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_refused_unread() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 1024).await;
+    static BIG: [u8; 2048] = [b'x'; 2048];
+    let reply = send(read_ticket(&w, addr, 123, &BIG)).await;
+    assert_refused(&reply, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    assert_eq!(calls.len(), 0);
+    // At the limit exactly it is read and verified.
+    static FITS: [u8; 1024] = [b'x'; 1024];
+    assert_eq!(
+        send(read_ticket(&w, addr, 123, &FITS)).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_refused() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 1024).await;
+    static BIG: [u8; 4096] = [b'x'; 4096];
+    let sealed = read_ticket(&w, addr, 123, &BIG);
+    let header = sealed.headers()[&HANDOFF_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // No Content-Length: the limit is enforced while reading.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut raw = format!(
+        "POST /tickets/123/read HTTP/1.1\r\nhost: {addr}\r\nagent-handoff: {header}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in BIG.chunks(512) {
+        raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        raw.extend_from_slice(chunk);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&raw).await.unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await; // the server may close early
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(
+        text.ends_with(r#"{"error":"handoff_rejected","reason":"too_large"}"#),
+        "{text}"
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_answer_fails_closed_with_503() {
+    let w = World::new();
+    let verifier = w
+        .verifier_builder(&w.executor)
+        .revocations(DownRevocations)
+        .build()
+        .unwrap();
+    let (addr, calls) = service_with(verifier, 4096).await;
+    let reply = send(read_ticket(&w, addr, 123, PAYLOAD)).await;
+    assert_refused(&reply, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(calls.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extractor_without_the_layer_is_a_server_error_not_a_pass() {
+    let app = Router::new().route("/open", post(|Handoff(_): Handoff| async { "reached" }));
+    let addr = serve(app).await;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client
+        .request(post_to(addr, "/open", b"").map(Full::new))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+// ---------------------------------------------------------------- concurrency
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_requests_are_each_allowed_exactly_once() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let requests: Vec<Request<Bytes>> =
+        (0..32).map(|i| read_ticket(&w, addr, i, PAYLOAD)).collect();
+    let expected: BTreeSet<String> = requests
+        .iter()
+        .map(|r| {
+            let env =
+                HandoffEnvelope::decode(r.headers()[&HANDOFF_HEADER].to_str().unwrap()).unwrap();
+            env.id().as_str().to_owned()
+        })
+        .collect();
+    assert_eq!(expected.len(), 32);
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|r| tokio::spawn(send(r)))
+        .collect();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    }
+    let mut seen = calls.envelope_ids();
+    assert_eq!(seen.len(), 32, "one handler call per request");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+    let allows = w
+        .audit
+        .records()
+        .iter()
+        .filter(|r| r.decision() == Decision::Allow)
+        .count();
+    assert_eq!(allows, 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_envelope_sent_eight_times_at_once_is_accepted_once() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = read_ticket(&w, addr, 123, PAYLOAD);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(send(request.clone())))
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        let reply = task.await.unwrap();
+        if reply.status == StatusCode::OK {
+            ok += 1;
+        } else {
+            assert_refused(&reply, StatusCode::UNAUTHORIZED, "replayed");
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(calls.len(), 1);
+}

@@ -1,0 +1,126 @@
+//! `Context::require_intent` (the transport binding's route check, used by the HTTP layer):
+//! exact action and resource, checked after the envelope signature and before the chain,
+//! refused with `intent_not_granted`, audited, and without spending the envelope.
+
+mod common;
+
+use agent_handoff::*;
+use common::*;
+use serde_json::json;
+
+fn route(action: &str, resource: &str) -> Context {
+    Context::new().require_intent(action, resource).unwrap()
+}
+
+#[test]
+fn the_required_intent_must_match_exactly() {
+    let w = World::new();
+    let v = w.verifier(&w.executor);
+    let env = w.request(&[w.grant()]); // tickets.read on project/alpha/123
+    for (action, resource) in [
+        ("tickets.read", "project/alpha/124"),
+        ("tickets.read", "project/alpha/12"),
+        ("tickets.write", "project/alpha/123"),
+        ("tickets.readx", "project/alpha/123"),
+    ] {
+        assert_reason(
+            v.verify(env.as_str(), PAYLOAD, &route(action, resource)),
+            Reason::IntentNotGranted,
+        );
+        let record = w.audit.records().last().cloned().unwrap();
+        assert_eq!(record.decision(), Decision::Deny);
+        assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
+    }
+    // Not spent by the refusals: accepted once where it belongs, then replayed.
+    let ctx = route("tickets.read", "project/alpha/123");
+    v.verify(env.as_str(), PAYLOAD, &ctx).unwrap();
+    assert_reason(v.verify(env.as_str(), PAYLOAD, &ctx), Reason::Replayed);
+}
+
+#[test]
+fn arguments_are_left_to_the_chain_limits() {
+    let w = World::new();
+    let grant = w.grant();
+    let sub = w.sub_grant(&grant);
+    let v = w.verifier(&w.payments);
+    let pay = |amount: i64| {
+        HandoffEnvelope::builder(&w.executor.identity)
+            .to(w.payments.id())
+            .intent("payments.execute", "account/ops/9")
+            .unwrap()
+            .arg("amount", amount)
+            .chain([&grant, &sub])
+            .issued_at(w.now())
+            .seal()
+            .unwrap()
+    };
+    let ctx = route("payments.execute", "account/ops/9");
+    v.verify(pay(80).as_str(), b"", &ctx).unwrap();
+    assert_reason(
+        v.verify(pay(800).as_str(), b"", &ctx),
+        Reason::IntentNotGranted,
+    );
+}
+
+#[test]
+fn a_forged_envelope_on_the_wrong_route_is_a_bad_signature() {
+    // The route is compared only with an intent the sender's signature covers.
+    let w = World::new();
+    let grant = w.grant();
+    let mut claims = w.envelope_claims(&w.planner, &w.executor, &[grant.as_str()]);
+    claims["intent"] = json!({"action": "tickets.write", "resource": "project/alpha/1"});
+    let forged = w.raw_envelope(&w.mallory, &claims); // signed with mallory's key, planner's kid
+    let forged = forged.replacen(
+        &b64(header(TYP_HANDOFF, w.mallory.kid()).as_bytes()),
+        &b64(header(TYP_HANDOFF, w.planner.kid()).as_bytes()),
+        1,
+    );
+    assert_reason(
+        w.verifier(&w.executor).verify(
+            &forged,
+            PAYLOAD,
+            &route("tickets.read", "project/alpha/123"),
+        ),
+        Reason::BadSignature,
+    );
+}
+
+#[test]
+fn the_route_is_checked_before_the_chain() {
+    // A moved header costs one signature check: a chain fault behind it is not reached.
+    let w = World::new();
+    let grant = w.grant();
+    let broken = w.raw_token(
+        &w.planner,
+        &w.token_claims(
+            &w.planner,
+            &w.executor,
+            None,
+            json!([{"action": "tickets.read", "resource": "project/alpha/*"}]),
+            0,
+        ),
+    ); // no `parent`: broken_chain when the chain is checked
+    let mut claims = w.envelope_claims(&w.executor, &w.payments, &[grant.as_str(), &broken]);
+    claims["digest"] = json!(digest(b""));
+    let env = w.raw_envelope(&w.executor, &claims);
+    let v = w.verifier(&w.payments);
+    assert_reason(
+        v.verify(&env, b"", &route("payments.execute", "account/ops/1")),
+        Reason::IntentNotGranted,
+    );
+    assert_reason(
+        v.verify(&env, b"", &route("tickets.read", "project/alpha/123")),
+        Reason::BrokenChain,
+    );
+}
+
+#[test]
+fn a_required_intent_must_itself_be_concrete() {
+    assert!(Context::new()
+        .require_intent("tickets.*", "project/alpha/1")
+        .is_err());
+    assert!(Context::new()
+        .require_intent("tickets.read", "project/*")
+        .is_err());
+    assert!(Context::new().required_intent().is_none());
+}
