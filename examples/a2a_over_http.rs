@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_handoff::http::{seal_request, Handoff, HandoffLayer, HANDOFF_HEADER};
+use agent_handoff::http_binding::{seal_request, Handoff, HandoffLayer, HANDOFF_HEADER};
 use agent_handoff::{
     verify_audit_log, AgentId, AgentIdentity, Capability, DelegationToken, HandoffEnvelope,
     HandoffVerifier, Intent, JsonlAudit, TrustBundle,

@@ -27,7 +27,7 @@ mod trust;
 mod verify;
 
 #[cfg(feature = "http")]
-pub mod http;
+pub mod http_binding;
 
 // The public interface is:
 pub use crate::audit::{

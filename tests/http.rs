@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ::http::request::Parts;
 use ::http::{HeaderValue, Request, StatusCode};
-use agent_handoff::http::{seal_request, Execution, Handoff, HandoffLayer, HANDOFF_HEADER};
+use agent_handoff::http_binding::{seal_request, Execution, Handoff, HandoffLayer, HANDOFF_HEADER};
 use agent_handoff::*;
 use axum::routing::post;
 use axum::Router;

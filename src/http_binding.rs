@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! # use agent_handoff::*;
-//! # use agent_handoff::http::{Handoff, HandoffLayer};
+//! # use agent_handoff::http_binding::{Handoff, HandoffLayer};
 //! # fn demo(verifier: HandoffVerifier) {
 //! let layer = HandoffLayer::new(verifier, |parts: &::http::request::Parts| {
 //!     // POST /tickets/{id}/read performs `tickets.read` on `project/alpha/{id}`.
@@ -388,14 +388,14 @@ impl IntoResponse for MissingHandoff {
 /// #     .task("task-42".parse()?).allow("tickets.*", "project/alpha/*")?.sign()?;
 /// let request = ::http::Request::post("http://127.0.0.1:8080/tickets/123/read")
 ///     .body(bytes::Bytes::from_static(b"{\"ticket\":123}"))?;
-/// let request = agent_handoff::http::seal_request(
+/// let request = agent_handoff::http_binding::seal_request(
 ///     request,
 ///     HandoffEnvelope::builder(&planner)
 ///         .to(executor.id())
 ///         .intent("tickets.read", "project/alpha/123")?
 ///         .chain([&grant]),
 /// )?;
-/// assert!(request.headers().contains_key(agent_handoff::http::HANDOFF_HEADER));
+/// assert!(request.headers().contains_key(agent_handoff::http_binding::HANDOFF_HEADER));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn seal_request<B: AsRef<[u8]>>(
