@@ -28,10 +28,13 @@ mod trust;
 mod verify;
 
 // The public interface is:
+#[cfg(feature = "tracing")]
+pub use crate::audit::TracingAudit;
 pub use crate::audit::{
     verify_audit_log, AuditLogError, AuditLogSummary, AuditRecord, AuditSink, ClaimedFacts,
     Decision, DiscardAudit, JsonlAudit, MemoryAudit, SyncPolicy,
 };
+pub use crate::audit::{verify_audit_log_extends, verify_audit_log_signed};
 pub use crate::capability::{ArgValue, Capability, Intent, Limit, LimitName, Pattern};
 pub use crate::clock::{Clock, FixedClock, SystemClock, UnixTime};
 pub use crate::envelope::{
@@ -56,5 +59,5 @@ pub use crate::token::{
 };
 pub use crate::trust::{KeyResolver, TrustBundle};
 pub use crate::verify::{
-    HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
+    AuditFailure, HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
 };
