@@ -337,12 +337,18 @@ impl JsonlAudit {
         let existed = path.exists();
         let (seq, prev) = if existed {
             let key = signer.as_ref().map(|s| s.key());
-            let summary = check_log(&path, key, None).map_err(|e| {
+            let (summary, last_signed) = check_chain(&path, key, None).map_err(|e| {
                 Error::Config(format!(
                     "audit log `{}` is not intact: {e}; keep it as evidence and start a new log",
                     path.display()
                 ))
             })?;
+            if last_signed && signer.is_none() {
+                return Err(Error::Config(format!(
+                    "audit log `{}` is signed: open it with `JsonlAudit::open_signed` so its records stay signed",
+                    path.display()
+                )));
+            }
             (summary.records, summary.head)
         } else {
             (0, GENESIS)
@@ -525,6 +531,16 @@ fn check_log(
     key: Option<&AgentKey>,
     earlier: Option<&AuditLogSummary>,
 ) -> Result<AuditLogSummary, AuditLogError> {
+    check_chain(path, key, earlier).map(|(summary, _)| summary)
+}
+
+/// The summary, and whether the last line carries a signature.
+fn check_chain(
+    path: &Path,
+    key: Option<&AgentKey>,
+    earlier: Option<&AuditLogSummary>,
+) -> Result<(AuditLogSummary, bool), AuditLogError> {
+    let mut last_signed = false;
     let file = File::open(path).map_err(|e| AuditLogError {
         line: 0,
         problem: format!("cannot open `{}`: {e}", path.display()),
@@ -558,6 +574,7 @@ fn check_log(
         }
         let head: Head =
             serde_json::from_slice(line).map_err(|_| bad("not a chained audit record"))?;
+        last_signed = split_signed(line).is_some();
         if let Some(key) = key {
             let Some((body, sig)) = split_signed(line) else {
                 return Err(bad(
@@ -608,10 +625,13 @@ fn check_log(
             });
         }
     }
-    Ok(AuditLogSummary {
-        records: seq,
-        head: prev,
-    })
+    Ok((
+        AuditLogSummary {
+            records: seq,
+            head: prev,
+        },
+        last_signed,
+    ))
 }
 
 /// Emits every record as a structured `tracing` event (target `agent_handoff::audit`;
@@ -682,5 +702,72 @@ impl AuditSink for TracingAudit {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AuditRecord {
+        AuditRecord::deny(
+            UnixTime::from_secs(1_800_000_000),
+            "spiffe://acme.example/agents/executor".parse().unwrap(),
+            Reason::Malformed,
+            "test",
+            ClaimedFacts::default(),
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_failed_write_latches_the_sink_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, "").unwrap();
+        // A read-only handle: every write fails, as on a full or failing disk.
+        let sink = JsonlAudit {
+            path: path.clone(),
+            state: Mutex::new(JsonlState {
+                file: File::open(&path).unwrap(),
+                seq: 0,
+                prev: GENESIS,
+                broken: false,
+            }),
+            sync: SyncPolicy::EveryRecord,
+            signer: None,
+        };
+        let first = sink.record(&record()).unwrap_err();
+        assert!(first.problem().contains("could not write"), "{first}");
+        let second = sink.record(&record()).unwrap_err();
+        assert!(
+            second.problem().contains("earlier write failed"),
+            "{second}"
+        );
+        assert_eq!(sink.head().unwrap().records, 0);
+    }
+
+    #[test]
+    fn signed_lines_split_back_into_body_and_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let id = Arc::new(AgentIdentity::from_seed(
+            "spiffe://acme.example/agents/executor".parse().unwrap(),
+            &[3u8; 32],
+        ));
+        let sink = JsonlAudit::open_signed(&path, id.clone()).unwrap();
+        sink.record(&record()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = text.trim_end().as_bytes();
+        let (body, sig) = split_signed(line).unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("\"sig\""));
+        assert!(id
+            .key()
+            .verifying_key()
+            .verify_strict(&sig_message(&body), &sig)
+            .is_ok());
+        assert!(split_signed(b"{\"seq\":0}").is_none());
+        assert!(split_signed(b"").is_none());
     }
 }

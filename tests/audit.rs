@@ -125,6 +125,9 @@ fn an_intact_signed_log_verifies_every_way() {
         .unwrap();
     let later = verify_audit_log_extends(&path, key, &head).unwrap();
     assert_eq!(later.records, 7);
+    // Opening it unsigned would append unsigned records: refused.
+    let err = JsonlAudit::open(&path).unwrap_err();
+    assert!(err.to_string().contains("open_signed"), "{err}");
     // Another key does not verify it.
     bad_line(
         verify_audit_log_signed(&path, w.mallory.identity.key()),
