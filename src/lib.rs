@@ -19,6 +19,7 @@ mod error;
 mod id;
 mod identity;
 mod jws;
+mod lifecycle;
 mod policy;
 mod replay;
 mod revocation;
@@ -30,10 +31,13 @@ mod verify;
 pub mod http_binding;
 
 // The public interface is:
+#[cfg(feature = "tracing")]
+pub use crate::audit::TracingAudit;
 pub use crate::audit::{
     verify_audit_log, AuditLogError, AuditLogSummary, AuditRecord, AuditSink, ClaimedFacts,
     Decision, DiscardAudit, JsonlAudit, MemoryAudit, SyncPolicy,
 };
+pub use crate::audit::{verify_audit_log_extends, verify_audit_log_signed};
 pub use crate::capability::{ArgValue, Capability, Intent, Limit, LimitName, Pattern};
 pub use crate::clock::{Clock, FixedClock, SystemClock, UnixTime};
 pub use crate::envelope::{
@@ -46,6 +50,7 @@ pub use crate::identity::{AgentIdentity, AgentKey, Jwk, KeyId, PublicIdentity};
 pub use crate::jws::{
     MAX_ENVELOPE_BYTES, MAX_EXT_BYTES, MAX_TOKEN_BYTES, TYP_DELEGATION, TYP_HANDOFF,
 };
+pub use crate::lifecycle::{RevocationWriter, TaskGrant};
 pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{
@@ -57,5 +62,5 @@ pub use crate::token::{
 };
 pub use crate::trust::{KeyResolver, TrustBundle};
 pub use crate::verify::{
-    HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
+    AuditFailure, HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
 };

@@ -96,6 +96,39 @@ struct State {
     /// Agents revoked until explicitly restored (a leaked key can mint new tokens at any time).
     agents: HashMap<AgentId, ()>,
     issued_before: Option<UnixTime>,
+    /// No token or task entry expires before this, so purging earlier would free nothing.
+    next_purge: Option<UnixTime>,
+}
+
+/// Expired entries linger at most this long after their expiry before a write purges them,
+/// so a burst of writes does not rescan the store on every call.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+impl State {
+    /// Drops expired token and task entries and schedules the next purge.
+    fn purge(&mut self, now: UnixTime) {
+        self.tokens.retain(|_, until| *until > now);
+        self.tasks.retain(|_, (_, until)| *until > now);
+        let earliest = self
+            .tokens
+            .values()
+            .chain(self.tasks.values().map(|(_, until)| until))
+            .min()
+            .copied();
+        self.next_purge = earliest.map(|e| e.max(now.plus(PURGE_INTERVAL)));
+    }
+
+    /// Purges if an entry may have expired; called on every write, so memory stays bounded
+    /// by the write rate times (retention + 60 s) without a background task.
+    fn purge_if_due(&mut self, now: UnixTime) {
+        if self.next_purge.is_some_and(|due| now >= due) {
+            self.purge(now);
+        }
+    }
+
+    fn schedule(&mut self, until: UnixTime) {
+        self.next_purge = Some(self.next_purge.map_or(until, |due| due.min(until)));
+    }
 }
 
 /// An in-memory revocation store. Clones share the same state, so one clone can sit in a
@@ -103,7 +136,9 @@ struct State {
 ///
 /// Entries for tokens and tasks are dropped once nothing they revoke can still be valid
 /// (after the retention: the verifier's maximum token lifetime plus leeway), so memory stays
-/// bounded; agent revocations stay until [`restore_agent`](MemoryRevocations::restore_agent).
+/// bounded: every write purges expired entries when one is due, and
+/// [`len`](MemoryRevocations::len) reports the size. Agent revocations stay until
+/// [`restore_agent`](MemoryRevocations::restore_agent).
 #[derive(Clone, Debug)]
 pub struct MemoryRevocations {
     state: Arc<RwLock<State>>,
@@ -155,14 +190,26 @@ impl MemoryRevocations {
     /// Returns an error only if the store is broken.
     pub fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
         let until = now.plus(self.retention);
-        self.write()?.tokens.insert(id.clone(), until);
+        let mut state = self.write()?;
+        state.purge_if_due(now);
+        let until = state.tokens.get(id).map_or(until, |old| until.max(*old));
+        state.tokens.insert(id.clone(), until);
+        state.schedule(until);
         Ok(())
     }
 
     /// Revokes every token of a task issued up to `now` (the task has ended).
     pub fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
         let until = now.plus(self.retention);
-        self.write()?.tasks.insert(task.clone(), (now, until));
+        let mut state = self.write()?;
+        state.purge_if_due(now);
+        // Revoking again later widens the revocation to tokens issued since.
+        let entry = match state.tasks.get(task) {
+            Some((at, old)) => ((*at).max(now), until.max(*old)),
+            None => (now, until),
+        };
+        state.tasks.insert(task.clone(), entry);
+        state.schedule(entry.1);
         Ok(())
     }
 
@@ -189,10 +236,24 @@ impl MemoryRevocations {
 
     /// Drops entries that can no longer match anything valid.
     pub fn purge(&self, now: UnixTime) -> Result<(), StoreError> {
-        let mut state = self.write()?;
-        state.tokens.retain(|_, until| *until > now);
-        state.tasks.retain(|_, (_, until)| *until > now);
+        self.write()?.purge(now);
         Ok(())
+    }
+
+    /// How many entries (tokens, tasks, agents and a cut-off) the store holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        let s = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.tokens.len() + s.tasks.len() + s.agents.len() + usize::from(s.issued_before.is_some())
+    }
+
+    /// Whether the store holds no entry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// How many entries the store holds.

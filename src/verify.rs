@@ -48,6 +48,20 @@ impl Default for Limits {
     }
 }
 
+/// What the verifier does with a handoff that passed every check when its audit record cannot
+/// be kept. A denial is a denial either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditFailure {
+    /// Deny with `unavailable` (fail closed; the default): no accepted handoff goes
+    /// unrecorded.
+    #[default]
+    Deny,
+    /// Accept anyway (fail open): availability over evidence. Choose it only where another
+    /// layer keeps the evidence.
+    Allow,
+}
+
 /// One link of a verified chain: facts established by its verified signature.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedLink {
@@ -260,6 +274,7 @@ pub struct HandoffVerifier {
     revocations: Arc<dyn Revocations>,
     replay: Arc<dyn ReplayCache>,
     audit: Arc<dyn AuditSink>,
+    on_audit_failure: AuditFailure,
 }
 
 impl fmt::Debug for HandoffVerifier {
@@ -268,6 +283,7 @@ impl fmt::Debug for HandoffVerifier {
             .field("me", &self.me)
             .field("limits", &self.limits)
             .field("policy", &self.policy)
+            .field("on_audit_failure", &self.on_audit_failure)
             .finish_non_exhaustive()
     }
 }
@@ -283,6 +299,7 @@ pub struct VerifierBuilder {
     revocations: Arc<dyn Revocations>,
     replay: Option<Arc<dyn ReplayCache>>,
     audit: Option<Arc<dyn AuditSink>>,
+    on_audit_failure: AuditFailure,
 }
 
 impl fmt::Debug for VerifierBuilder {
@@ -330,6 +347,12 @@ impl VerifierBuilder {
         self.audit = Some(Arc::new(audit));
         self
     }
+    /// What to do with an accepted handoff whose audit record cannot be kept (default
+    /// [`AuditFailure::Deny`]: deny with `unavailable`).
+    pub fn on_audit_failure(mut self, on_failure: AuditFailure) -> Self {
+        self.on_audit_failure = on_failure;
+        self
+    }
     /// Checks the configuration and builds the verifier.
     pub fn build(self) -> Result<HandoffVerifier, Error> {
         let audit = self.audit.ok_or_else(|| {
@@ -365,6 +388,7 @@ impl VerifierBuilder {
                 .replay
                 .unwrap_or_else(|| Arc::new(MemoryReplayCache::default())),
             audit,
+            on_audit_failure: self.on_audit_failure,
         })
     }
 }
@@ -412,6 +436,7 @@ impl HandoffVerifier {
             revocations: Arc::new(MemoryRevocations::new()),
             replay: None,
             audit: None,
+            on_audit_failure: AuditFailure::Deny,
         }
     }
 
@@ -899,6 +924,7 @@ impl HandoffVerifier {
                 );
                 match self.audit.record(&record) {
                     Ok(()) => Ok(handoff),
+                    Err(_) if self.on_audit_failure == AuditFailure::Allow => Ok(handoff),
                     Err(e) => Err(reject(
                         Reason::Unavailable,
                         Location::Verifier,

@@ -1,0 +1,649 @@
+//! Audit: tamper-evident signed logs, fail-closed sinks, and no secrets in any record or
+//! Debug output.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use agent_handoff::*;
+use common::*;
+use sha2::Digest as _;
+
+/// A payload nobody should ever find in a log.
+const SECRET_PAYLOAD: &[u8] = b"{\"card\":\"4111-1111-1111-1111\",\"cvv\":\"737\"}";
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+fn envelope(w: &World, chain: &[DelegationToken], payload: &[u8]) -> HandoffEnvelope {
+    HandoffEnvelope::builder(&w.planner.identity)
+        .to(w.executor.id())
+        .intent("tickets.read", "project/alpha/123")
+        .unwrap()
+        .payload(payload)
+        .chain(chain)
+        .issued_at(w.now())
+        .seal()
+        .unwrap()
+}
+
+/// Writes a signed log of six decisions (allows and denials) by the executor's verifier.
+fn signed_log(w: &World, path: &Path) -> AuditLogSummary {
+    let sink = Arc::new(
+        JsonlAudit::open_signed(
+            path,
+            Arc::new(AgentIdentity::from_seed(
+                w.executor.id().clone(),
+                &w.executor.seed,
+            )),
+        )
+        .unwrap(),
+    );
+    let verifier = w
+        .verifier_builder(&w.executor)
+        .audit(sink.clone())
+        .build()
+        .unwrap();
+    let root = w.grant();
+    let ctx = Context::new();
+    for i in 0..6 {
+        let e = envelope(w, std::slice::from_ref(&root), PAYLOAD);
+        let outcome = if i % 2 == 0 {
+            verifier.verify(e.as_str(), PAYLOAD, &ctx)
+        } else {
+            verifier.verify(e.as_str(), b"other", &ctx)
+        };
+        assert_eq!(outcome.is_ok(), i % 2 == 0);
+    }
+    sink.head().unwrap()
+}
+
+fn setup() -> (
+    World,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    AuditLogSummary,
+) {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let head = signed_log(&w, &path);
+    (w, dir, path, head)
+}
+
+#[track_caller]
+fn bad_line(result: Result<AuditLogSummary, AuditLogError>, line: u64, words: &str) {
+    match result {
+        Ok(s) => panic!("tampering not detected (expected line {line}): {s:?}"),
+        Err(e) => {
+            assert_eq!(e.line, line, "wrong line: {e}");
+            assert!(e.problem.contains(words), "expected `{words}` in: {e}");
+        }
+    }
+}
+
+#[test]
+fn an_intact_signed_log_verifies_every_way() {
+    let (w, _dir, path, head) = setup();
+    assert_eq!(head.records, 6);
+    let key = w.executor.identity.key();
+    assert_eq!(verify_audit_log(&path).unwrap(), head);
+    assert_eq!(verify_audit_log_signed(&path, key).unwrap(), head);
+    assert_eq!(verify_audit_log_extends(&path, key, &head).unwrap(), head);
+    for line in lines(&path) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["sig"].as_str().unwrap().len(), 86);
+    }
+    // Reopening continues the chain and the signatures.
+    let sink = JsonlAudit::open_signed(
+        &path,
+        Arc::new(AgentIdentity::from_seed(
+            w.executor.id().clone(),
+            &w.executor.seed,
+        )),
+    )
+    .unwrap();
+    let verifier = w.verifier_builder(&w.executor).audit(sink).build().unwrap();
+    verifier
+        .verify(
+            envelope(&w, &[w.grant()], PAYLOAD).as_str(),
+            PAYLOAD,
+            &Context::new(),
+        )
+        .unwrap();
+    let later = verify_audit_log_extends(&path, key, &head).unwrap();
+    assert_eq!(later.records, 7);
+    // Opening it unsigned would append unsigned records: refused.
+    let err = JsonlAudit::open(&path).unwrap_err();
+    assert!(err.to_string().contains("open_signed"), "{err}");
+    // Another key does not verify it.
+    bad_line(
+        verify_audit_log_signed(&path, w.mallory.identity.key()),
+        1,
+        "signature does not verify",
+    );
+}
+
+#[test]
+fn an_edited_line_is_named() {
+    let (w, _dir, path, _) = setup();
+    let key = w.executor.identity.key();
+    let mut l = lines(&path);
+    // Turn a denial into an allow, keeping the JSON valid.
+    assert!(l[3].contains("\"decision\":\"deny\""));
+    l[3] = l[3].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    write_lines(&path, &l);
+    bad_line(verify_audit_log_signed(&path, key), 4, "edited or forged");
+    // The unsigned chain notices only at the next line.
+    bad_line(verify_audit_log(&path), 5, "previous line");
+}
+
+#[test]
+fn an_edited_last_line_is_named_only_by_the_signature() {
+    let (w, _dir, path, _) = setup();
+    let mut l = lines(&path);
+    l[5] = l[5].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    write_lines(&path, &l);
+    bad_line(
+        verify_audit_log_signed(&path, w.executor.identity.key()),
+        6,
+        "edited or forged",
+    );
+    // The documented limit of an unsigned chain: nothing follows the edit.
+    assert!(verify_audit_log(&path).is_ok());
+}
+
+#[test]
+fn a_deleted_line_is_named() {
+    let (w, _dir, path, _) = setup();
+    let mut l = lines(&path);
+    l.remove(2);
+    write_lines(&path, &l);
+    bad_line(
+        verify_audit_log_signed(&path, w.executor.identity.key()),
+        3,
+        "deleted",
+    );
+    bad_line(verify_audit_log(&path), 3, "deleted");
+}
+
+#[test]
+fn reordered_lines_are_named() {
+    let (w, _dir, path, _) = setup();
+    let mut l = lines(&path);
+    l.swap(1, 2);
+    write_lines(&path, &l);
+    bad_line(
+        verify_audit_log_signed(&path, w.executor.identity.key()),
+        2,
+        "reordered",
+    );
+    bad_line(verify_audit_log(&path), 2, "reordered");
+}
+
+#[test]
+fn a_truncated_tail_is_named_against_the_recorded_head() {
+    let (w, _dir, path, head) = setup();
+    let key = w.executor.identity.key();
+    let l = lines(&path);
+    write_lines(&path, &l[..4]);
+    // Whole lines removed: still a valid (shorter) log on its own...
+    assert_eq!(verify_audit_log_signed(&path, key).unwrap().records, 4);
+    // ...but not against the head kept elsewhere: line 5 onwards is gone.
+    bad_line(verify_audit_log_extends(&path, key, &head), 5, "truncated");
+
+    // Cut in the middle of a line.
+    let mut text = l.join("\n");
+    text.truncate(text.len() - 10);
+    std::fs::write(&path, text).unwrap();
+    bad_line(verify_audit_log_signed(&path, key), 6, "no newline");
+    bad_line(verify_audit_log(&path), 6, "no newline");
+
+    // A log rewritten (here: truncated, then regrown by a verifier) no longer holds the head.
+    write_lines(&path, &l[..4]);
+    let sink = JsonlAudit::open_signed(
+        &path,
+        Arc::new(AgentIdentity::from_seed(
+            w.executor.id().clone(),
+            &w.executor.seed,
+        )),
+    )
+    .unwrap();
+    let verifier = w.verifier_builder(&w.executor).audit(sink).build().unwrap();
+    for _ in 0..3 {
+        let _ = verifier.verify(
+            envelope(&w, &[w.grant()], PAYLOAD).as_str(),
+            b"x",
+            &Context::new(),
+        );
+    }
+    bad_line(verify_audit_log_extends(&path, key, &head), 6, "rewritten");
+}
+
+/// A forger who can write the file but lacks the verifier's key: a correctly chained line.
+fn forged_line(previous: &str, seq: u64) -> String {
+    let prev = b64(&sha2::Sha256::digest(previous.as_bytes()));
+    serde_json::json!({
+        "seq": seq,
+        "prev": prev,
+        "time": "2027-01-15T08:00:00Z",
+        "decision": "allow",
+        "recipient": "spiffe://acme.example/agents/executor",
+        "envelope": "forged-envelope-000001",
+    })
+    .to_string()
+}
+
+/// Adds a `sig` member as the signing sink does.
+fn with_sig(body: &str, sig: &str) -> String {
+    format!("{},\"sig\":\"{sig}\"}}", &body[..body.len() - 1])
+}
+
+/// A real Ed25519 signature, in the sink's format, by the wrong key.
+fn sign_as(seed: &[u8; 32], body: &str) -> String {
+    use ed25519_dalek::Signer as _;
+    let key = ed25519_dalek::SigningKey::from_bytes(seed);
+    let mut msg = b"agent-handoff audit record v1\n".to_vec();
+    msg.extend_from_slice(&sha2::Sha256::digest(body.as_bytes()));
+    b64(&key.sign(&msg).to_bytes())
+}
+
+#[test]
+fn a_forged_append_is_named() {
+    let (w, _dir, path, _) = setup();
+    let key = w.executor.identity.key();
+    let l = lines(&path);
+    let body = forged_line(&l[5], 6);
+
+    // Correctly chained but unsigned: the unsigned check cannot tell, the signed one can.
+    let mut forged = l.clone();
+    forged.push(body.clone());
+    write_lines(&path, &forged);
+    assert_eq!(verify_audit_log(&path).unwrap().records, 7);
+    bad_line(verify_audit_log_signed(&path, key), 7, "no signature");
+
+    // Signed by Mallory's key, or with a signature copied from a real line.
+    let copied = serde_json::from_str::<serde_json::Value>(&l[5]).unwrap()["sig"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for sig in [sign_as(&w.mallory.seed, &body), copied] {
+        let mut forged = l.clone();
+        forged.push(with_sig(&body, &sig));
+        write_lines(&path, &forged);
+        assert_eq!(verify_audit_log(&path).unwrap().records, 7);
+        bad_line(verify_audit_log_signed(&path, key), 7, "edited or forged");
+    }
+    // The sink's own key does verify the same construction (the test's forger is realistic).
+    let mut genuine = l.clone();
+    genuine.push(with_sig(&body, &sign_as(&w.executor.seed, &body)));
+    write_lines(&path, &genuine);
+    assert_eq!(verify_audit_log_signed(&path, key).unwrap().records, 7);
+
+    // Inserted in the middle.
+    let mut forged = l.clone();
+    forged.insert(3, forged_line(&l[2], 3));
+    write_lines(&path, &forged);
+    bad_line(verify_audit_log_signed(&path, key), 4, "no signature");
+
+    // A log that is not intact is refused for appending.
+    let err = JsonlAudit::open_signed(
+        &path,
+        Arc::new(AgentIdentity::from_seed(
+            w.executor.id().clone(),
+            &w.executor.seed,
+        )),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("line 4"), "{err}");
+}
+
+#[derive(Debug)]
+struct FailingSink;
+
+impl AuditSink for FailingSink {
+    fn record(&self, _: &AuditRecord) -> Result<(), StoreError> {
+        Err(StoreError::new("audit sink", "disk full"))
+    }
+}
+
+#[test]
+fn a_failing_audit_sink_makes_verification_deny() {
+    let w = World::new();
+    let verifier = w
+        .verifier_builder(&w.executor)
+        .audit(FailingSink)
+        .build()
+        .unwrap();
+    let r = assert_reason(
+        verifier.verify(w.request(&[w.grant()]).as_str(), PAYLOAD, &Context::new()),
+        Reason::Unavailable,
+    );
+    assert!(r.detail().contains("audit record could not be kept"), "{r}");
+    // The default is to fail closed; saying so explicitly changes nothing.
+    let explicit = w
+        .verifier_builder(&w.executor)
+        .audit(FailingSink)
+        .on_audit_failure(AuditFailure::Deny)
+        .build()
+        .unwrap();
+    assert_reason(
+        explicit.verify(w.request(&[w.grant()]).as_str(), PAYLOAD, &Context::new()),
+        Reason::Unavailable,
+    );
+    // Fail open only when asked to.
+    let open = w
+        .verifier_builder(&w.executor)
+        .audit(FailingSink)
+        .on_audit_failure(AuditFailure::Allow)
+        .build()
+        .unwrap();
+    open.verify(w.request(&[w.grant()]).as_str(), PAYLOAD, &Context::new())
+        .unwrap();
+    // A denial stays a denial either way.
+    assert_reason(
+        open.verify(
+            w.request(&[w.grant()]).as_str(),
+            b"tampered",
+            &Context::new(),
+        ),
+        Reason::PayloadMismatch,
+    );
+}
+
+/// Everything that must never appear in a log or Debug output.
+fn secrets(w: &World, chain: &[DelegationToken], wires: &[String]) -> Vec<(String, String)> {
+    let mut s = Vec::new();
+    for a in [
+        &w.orchestrator,
+        &w.planner,
+        &w.executor,
+        &w.payments,
+        &w.mallory,
+    ] {
+        s.push((format!("seed of {}", a.id()), b64(&a.seed)));
+        let hex: String = a.seed.iter().map(|b| format!("{b:02x}")).collect();
+        s.push((format!("hex seed of {}", a.id()), hex));
+        s.push((
+            format!("public key of {}", a.id()),
+            b64(a.identity.key().as_bytes()),
+        ));
+    }
+    for t in chain {
+        s.push((format!("token {}", t.id()), t.as_str().to_owned()));
+        let sig = t.as_str().rsplit('.').next().unwrap().to_owned();
+        s.push((format!("signature of token {}", t.id()), sig));
+    }
+    for wire in wires {
+        s.push(("envelope".to_owned(), wire.clone()));
+        s.push((
+            "envelope signature".to_owned(),
+            wire.rsplit('.').next().unwrap().to_owned(),
+        ));
+        s.push((
+            "envelope claims".to_owned(),
+            wire.split('.').nth(1).unwrap().to_owned(),
+        ));
+    }
+    s.push((
+        "payload".to_owned(),
+        String::from_utf8(SECRET_PAYLOAD.to_vec()).unwrap(),
+    ));
+    s.push((
+        "payload (json-escaped)".to_owned(),
+        serde_json::to_string(std::str::from_utf8(SECRET_PAYLOAD).unwrap()).unwrap(),
+    ));
+    s.push(("payload (base64url)".to_owned(), b64(SECRET_PAYLOAD)));
+    s.push(("payload fragment".to_owned(), "4111-1111".to_owned()));
+    s
+}
+
+#[track_caller]
+fn assert_clean(what: &str, text: &str, secrets: &[(String, String)]) {
+    for (name, secret) in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{what} contains the {name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn no_key_material_signature_token_or_payload_in_any_record_or_debug_output() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let signer = Arc::new(AgentIdentity::from_seed(
+        w.executor.id().clone(),
+        &w.executor.seed,
+    ));
+    let sink = Arc::new(JsonlAudit::open_signed(&path, signer.clone()).unwrap());
+    let verifier = w
+        .verifier_builder(&w.executor)
+        .audit(sink.clone())
+        .build()
+        .unwrap();
+    let root = w.grant();
+    let sub = w.sub_grant(&root);
+    let chain = vec![root.clone(), sub.clone()];
+    let ctx = Context::new();
+    let mut wires = Vec::new();
+    let mut debug = Vec::new();
+
+    // Allow, then a replay, a payload mismatch, a bad signature, a revoked chain, a
+    // malformed input and a wrong audience: every path that records claimed values.
+    let ok = envelope(&w, &chain[..1], SECRET_PAYLOAD);
+    debug.push(format!("{ok:?}"));
+    let handoff = verifier.verify(ok.as_str(), SECRET_PAYLOAD, &ctx).unwrap();
+    debug.push(format!("{handoff:?}"));
+    wires.push(ok.as_str().to_owned());
+    let mut rejections = vec![verifier
+        .verify(ok.as_str(), SECRET_PAYLOAD, &ctx)
+        .unwrap_err()];
+    let other = envelope(&w, &chain[..1], SECRET_PAYLOAD);
+    wires.push(other.as_str().to_owned());
+    rejections.push(
+        verifier
+            .verify(other.as_str(), b"not it", &ctx)
+            .unwrap_err(),
+    );
+    let mut forged = other.as_str().to_owned();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    rejections.push(verifier.verify(&forged, SECRET_PAYLOAD, &ctx).unwrap_err());
+    w.revocations.revoke_token(sub.id(), w.now()).unwrap();
+    let revoked = HandoffEnvelope::builder(&w.executor.identity)
+        .to(w.executor.id())
+        .intent("tickets.read", "project/alpha/1")
+        .unwrap()
+        .payload(SECRET_PAYLOAD)
+        .chain(&chain)
+        .issued_at(w.now())
+        .seal();
+    if let Ok(revoked) = revoked {
+        wires.push(revoked.as_str().to_owned());
+        rejections.push(
+            verifier
+                .verify(revoked.as_str(), SECRET_PAYLOAD, &ctx)
+                .unwrap_err(),
+        );
+    }
+    rejections.push(
+        verifier
+            .verify("not.a.jws", SECRET_PAYLOAD, &ctx)
+            .unwrap_err(),
+    );
+    let to_planner = HandoffEnvelope::builder(&w.executor.identity)
+        .to(w.planner.id())
+        .intent("tickets.read", "project/alpha/1")
+        .unwrap()
+        .payload(SECRET_PAYLOAD)
+        .chain(&chain)
+        .issued_at(w.now())
+        .seal()
+        .unwrap();
+    wires.push(to_planner.as_str().to_owned());
+    rejections.push(
+        verifier
+            .verify(to_planner.as_str(), SECRET_PAYLOAD, &ctx)
+            .unwrap_err(),
+    );
+    let reasons: Vec<Reason> = rejections.iter().map(Rejection::reason).collect();
+    assert!(reasons.contains(&Reason::Replayed), "{reasons:?}");
+    assert!(reasons.contains(&Reason::PayloadMismatch), "{reasons:?}");
+    assert!(reasons.contains(&Reason::BadSignature), "{reasons:?}");
+    assert!(reasons.contains(&Reason::WrongAudience), "{reasons:?}");
+
+    for r in &rejections {
+        debug.push(format!("{r:?}"));
+        debug.push(r.to_string());
+    }
+    debug.push(format!(
+        "{:?}",
+        DelegationToken::decode(ok.as_str()).unwrap_err()
+    ));
+    debug.push(format!(
+        "{:?}",
+        HandoffEnvelope::decode(root.as_str()).unwrap_err()
+    ));
+    for a in [&w.orchestrator, &w.planner, &w.executor] {
+        debug.push(format!("{:?}", a.identity));
+        debug.push(format!("{:?}", a.identity.key()));
+    }
+    debug.push(format!("{root:?} {sub:?}"));
+    debug.push(format!("{sink:?} {verifier:?}"));
+    let grant = TaskGrant::new(w.grant(), w.revocations.clone()).unwrap();
+    debug.push(format!("{grant:?}"));
+    for record in w.audit.records() {
+        debug.push(format!("{record:?}"));
+    }
+
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(log.lines().count(), 1 + rejections.len());
+    assert!(log.contains("\"decision\":\"allow\""));
+    assert!(log.contains("\"claimed\""));
+    let s = secrets(&w, &chain, &wires);
+    // The checker itself can fail.
+    assert!(std::panic::catch_unwind(|| assert_clean("a wire", ok.as_str(), &s)).is_err());
+    assert_clean("the audit log", &log, &s);
+    for d in &debug {
+        assert_clean("Debug output", d, &s);
+    }
+    // Denials keep claimed values apart from verified ones.
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["decision"] == "deny" {
+            assert!(
+                v.get("sender").is_none(),
+                "a denial states a verified sender: {line}"
+            );
+        }
+    }
+    verify_audit_log_signed(&path, signer.key()).unwrap();
+}
+
+#[cfg(feature = "tracing")]
+mod tracing_sink {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::sync::Mutex;
+    use tracing::field::{Field, Visit};
+    use tracing::span;
+
+    type Events = Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>;
+
+    struct Collect(Events);
+    struct Fields(BTreeMap<String, String>);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl tracing::Subscriber for Collect {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut fields = Fields(BTreeMap::new());
+            event.record(&mut fields);
+            self.0
+                .lock()
+                .unwrap()
+                .push((event.metadata().target().to_owned(), fields.0));
+        }
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    #[test]
+    fn the_tracing_sink_emits_the_record_fields_and_no_secrets() {
+        let w = World::new();
+        let events: Events = Arc::default();
+        let verifier = w
+            .verifier_builder(&w.executor)
+            .audit(TracingAudit)
+            .build()
+            .unwrap();
+        let root = w.grant();
+        let ok = envelope(&w, std::slice::from_ref(&root), SECRET_PAYLOAD);
+        tracing::subscriber::with_default(Collect(events.clone()), || {
+            verifier
+                .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
+                .unwrap();
+            assert_reason(
+                verifier.verify(ok.as_str(), SECRET_PAYLOAD, &Context::new()),
+                Reason::Replayed,
+            );
+        });
+        let events = events.lock().unwrap();
+        assert_eq!(events.len(), 2);
+        let (target, allow) = &events[0];
+        assert_eq!(target, "agent_handoff::audit");
+        assert_eq!(allow["decision"], "allow");
+        assert_eq!(allow["envelope"], ok.id().to_string());
+        assert_eq!(allow["sender"], w.planner.id().to_string());
+        assert_eq!(allow["recipient"], w.executor.id().to_string());
+        assert_eq!(allow["task"], "task-42");
+        assert_eq!(allow["chain"], root.id().to_string());
+        assert_eq!(allow["mode"], "request");
+        assert!(allow["intent"].contains("tickets.read"));
+        assert!(allow.contains_key("scope") && allow.contains_key("policy"));
+        assert!(allow.contains_key("time"));
+        let (_, deny) = &events[1];
+        assert_eq!(deny["decision"], "deny");
+        assert_eq!(deny["reason"], "replayed");
+        assert_eq!(deny["claimed_envelope"], ok.id().to_string());
+        assert_eq!(deny["claimed_sender"], w.planner.id().to_string());
+        assert!(
+            !deny.contains_key("sender"),
+            "a denial states a verified sender"
+        );
+        let s = secrets(&w, &[root], &[ok.as_str().to_owned()]);
+        for (_, fields) in events.iter() {
+            assert_clean("a tracing event", &format!("{fields:?}"), &s);
+        }
+    }
+}
