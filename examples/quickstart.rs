@@ -42,7 +42,7 @@ fn main() -> Result<()> {
     println!("agent-handoff quickstart: every handoff is a checked trust boundary.");
 
     // ------------------------------------------------------------------ identities
-    step("1. Four agents, each with its own Ed25519 identity");
+    step("1. Five agents, each with its own Ed25519 identity (the intern is not trusted with payments)");
     let orchestrator = AgentIdentity::generate("spiffe://acme.example/orchestrator".parse()?);
     let planner = AgentIdentity::generate("spiffe://acme.example/agents/planner".parse()?);
     let executor = AgentIdentity::generate("spiffe://acme.example/agents/executor".parse()?);
@@ -85,7 +85,8 @@ fn main() -> Result<()> {
         .depth(1)
         .ttl(Duration::from_secs(600))
         .issued_at(clock.now())
-        .sign()?;
+        // A TaskGrant: completing the task (or dropping the handle) revokes every token of it.
+        .sign_task_with_clock(revocations.clone(), clock.clone())?;
     println!(
         "   grant {}: tickets.* on project/alpha/*, payments up to 500, may delegate once",
         grant.id()
@@ -98,7 +99,7 @@ fn main() -> Result<()> {
         .to(executor.id())
         .intent("tickets.read", "project/alpha/ALPHA-123")?
         .payload(body)
-        .chain([&grant])
+        .chain([grant.token()])
         .issued_at(clock.now())
         .seal()?;
     let outcome = at_executor.verify(read.as_str(), body, &ctx);
@@ -126,7 +127,7 @@ fn main() -> Result<()> {
         .intent("payments.execute", "account/ops/refunds")?
         .arg("amount", 80)
         .payload(job)
-        .chain([&grant, &sub])
+        .chain([grant.token(), &sub])
         .issued_at(clock.now())
         .seal()?;
     let outcome = at_executor.verify(delegation.as_str(), job, &ctx);
@@ -170,12 +171,12 @@ fn main() -> Result<()> {
         Ok(_) => println!("   !! the builder signed an escalation"),
         Err(e) => println!("   REFUSE builder: {e}"),
     }
-    let forged = forge_wider_child(&planner, &executor, &grant, clock.now())?;
+    let forged = forge_wider_child(&planner, &executor, grant.token(), clock.now())?;
     let escalated = HandoffEnvelope::builder(&planner)
         .to(executor.id())
         .intent("payments.execute", "account/ops/refunds")?
         .arg("amount", 900)
-        .chain([&grant, &forged])
+        .chain([grant.token(), &forged])
         .issued_at(clock.now())
         .seal()?;
     show(
@@ -235,7 +236,7 @@ fn main() -> Result<()> {
     let late = HandoffEnvelope::builder(&planner)
         .to(executor.id())
         .intent("tickets.read", "project/alpha/ALPHA-124")?
-        .chain([&grant])
+        .chain([grant.token()])
         .ttl(Duration::from_secs(30))
         .issued_at(clock.now())
         .seal()?;
@@ -245,8 +246,8 @@ fn main() -> Result<()> {
         &at_executor.verify(late.as_str(), b"", &ctx),
     );
 
-    println!("   h) revoked: task-42 is completed, then the executor tries one more payment");
-    revocations.revoke_task(grant.claimed_task(), clock.now())?;
+    println!("   h) revoked: the orchestrator completes task-42 (TaskGrant::complete), then the executor tries one more payment");
+    grant.complete()?;
     let after = pay(20, b"")?;
     show(
         "executor -> payments after the task ended",
