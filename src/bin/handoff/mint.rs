@@ -79,10 +79,12 @@ fn load_sub_key(sub: &AgentId, path: &Path) -> CliResult<PublicIdentity> {
         })?;
         match bundle.keys(sub) {
             [key] => key.clone(),
-            [] => return Err(CliError::new(format!(
+            [] => {
+                return Err(CliError::new(format!(
                 "--sub-key: trust bundle `{}` has no key for `{sub}`; add it or pass its JWK file",
                 path.display()
-            ))),
+            )))
+            }
             keys => {
                 return Err(CliError::new(format!(
                     "--sub-key: trust bundle `{}` has {} keys for `{sub}` (a rotation?); pass the \
