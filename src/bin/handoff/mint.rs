@@ -104,7 +104,11 @@ fn load_sub_key(sub: &AgentId, path: &Path) -> CliResult<PublicIdentity> {
 }
 
 /// Applies `--cap`, `--depth`, `--delegates`, `--ttl`, `--now` and signs.
-fn grant_and_sign(mut builder: TokenBuilder<'_>, grant: &GrantArgs) -> CliResult<()> {
+fn grant_and_sign(
+    command: &str,
+    mut builder: TokenBuilder<'_>,
+    grant: &GrantArgs,
+) -> CliResult<()> {
     for cap in &grant.caps {
         builder = builder.grant(cap.clone());
     }
@@ -122,7 +126,7 @@ fn grant_and_sign(mut builder: TokenBuilder<'_>, grant: &GrantArgs) -> CliResult
     if let Some(now) = grant.now {
         builder = builder.issued_at(UnixTime::from_secs(now));
     }
-    let token = builder.sign().map_err(|e| explain("token", e))?;
+    let token = builder.sign().map_err(|e| explain(command, e))?;
     print_line(token.as_str())
 }
 
@@ -133,7 +137,7 @@ pub(crate) fn issue(args: &IssueArgs) -> CliResult<()> {
     let builder = DelegationToken::root(&authority)
         .delegate_to(&subject)
         .task(args.task.clone());
-    grant_and_sign(builder, &args.grant)
+    grant_and_sign("issue", builder, &args.grant)
 }
 
 /// Decodes a token argument (text or `@file`) without verifying it.
@@ -158,7 +162,7 @@ pub(crate) fn delegate(args: &DelegateArgs) -> CliResult<()> {
     let holder = load_key(parent.claimed_subject(), &args.key)?;
     let subject = load_sub_key(&args.sub, &args.sub_key)?;
     let builder = parent.attenuate(&holder).delegate_to(&subject);
-    grant_and_sign(builder, &args.grant)
+    grant_and_sign("delegate", builder, &args.grant)
 }
 
 /// `handoff seal`.
@@ -188,6 +192,6 @@ pub(crate) fn seal(args: &SealArgs) -> CliResult<()> {
     if let Some(now) = args.now {
         builder = builder.issued_at(UnixTime::from_secs(now));
     }
-    let envelope = builder.seal().map_err(|e| explain("envelope", e))?;
+    let envelope = builder.seal().map_err(|e| explain("seal", e))?;
     print_line(envelope.as_str())
 }
