@@ -1,0 +1,157 @@
+//! `handoff`: the command line of SPEC section 9. Mint keys and tokens, seal test handoffs,
+//! verify what arrived, and look inside a token or envelope.
+//!
+//! Exit status: 0 success (every envelope allowed), 1 a verification or audit-log check
+//! failed, 2 a usage or I/O error. Errors name the file or argument at fault and the fix, and
+//! never print key material.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod args;
+mod inspect;
+mod mint;
+mod verify;
+
+use std::fmt;
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::args::{AuditCommand, Cli, Command};
+
+/// A usage or I/O error: printed as `error: ...` on standard error, exit status 2.
+#[derive(Debug)]
+pub(crate) struct CliError(String);
+
+impl CliError {
+    /// An error about one argument or file, with what is wrong and how to fix it.
+    pub(crate) fn new(message: impl Into<String>) -> CliError {
+        CliError(message.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub(crate) type CliResult<T> = Result<T, CliError>;
+
+/// Explains a library error in the terms of the command line: which argument, and the fix.
+/// Library errors never contain key material, so their text is safe to show.
+pub(crate) fn explain(arg: &str, error: agent_handoff::Error) -> CliError {
+    use agent_handoff::Error as E;
+    let hint = match &error {
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "; check the path",
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            "; check the file's owner and permissions"
+        }
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            "; choose another `--out` directory or move the old file away"
+        }
+        E::Bundle { .. } => "; fix or regenerate the bundle (SPEC section 8)",
+        _ => "",
+    };
+    CliError(format!("{arg}: {error}{hint}"))
+}
+
+/// Largest input read from a file or standard input for one token or envelope: the envelope
+/// limit plus room for a trailing newline. Anything larger is refused before parsing.
+pub(crate) const MAX_INPUT: u64 = agent_handoff::MAX_ENVELOPE_BYTES as u64 + 2;
+
+/// Reads a small text file (a token, an envelope, a JWK or bundle), bounded in size.
+pub(crate) fn read_text_file(arg: &str, path: &Path, limit: u64) -> CliResult<String> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        CliError::new(format!(
+            "{arg}: cannot open `{}`: {e}; check the path",
+            path.display()
+        ))
+    })?;
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            CliError::new(format!(
+                "{arg}: cannot read `{}` as UTF-8 text: {e}",
+                path.display()
+            ))
+        })?;
+    if text.len() as u64 > limit {
+        return Err(CliError::new(format!(
+            "{arg}: `{}` is larger than {limit} bytes; it is not what this argument expects",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// An argument that is either the text itself or `@file` (a file holding it), trimmed.
+pub(crate) fn text_or_file(arg: &str, value: &str) -> CliResult<String> {
+    match value.strip_prefix('@') {
+        Some(path) => Ok(read_text_file(arg, Path::new(path), MAX_INPUT)?
+            .trim()
+            .to_owned()),
+        None => {
+            // A compact JWS never names a file; a bare file name almost certainly meant `@`.
+            if value.len() > 4096 || !Path::new(value).is_file() {
+                return Ok(value.trim().to_owned());
+            }
+            Err(CliError::new(format!(
+                "{arg}: `{value}` is a file name, not a token or envelope; pass `@{value}` to read it"
+            )))
+        }
+    }
+}
+
+/// Reads a whole file of bytes (a payload).
+pub(crate) fn read_bytes_file(arg: &str, path: &Path) -> CliResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        CliError::new(format!(
+            "{arg}: cannot read `{}`: {e}; check the path",
+            path.display()
+        ))
+    })
+}
+
+/// Writes one line to standard output; a closed pipe is an I/O error, not a panic.
+pub(crate) fn print_line(line: &str) -> CliResult<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::new(format!("cannot write to standard output: {e}")))
+}
+
+fn run(cli: Cli) -> CliResult<ExitCode> {
+    match cli.command {
+        Command::Keygen(a) => mint::keygen(&a).map(|()| ExitCode::SUCCESS),
+        Command::Issue(a) => mint::issue(&a).map(|()| ExitCode::SUCCESS),
+        Command::Delegate(a) => mint::delegate(&a).map(|()| ExitCode::SUCCESS),
+        Command::Seal(a) => mint::seal(&a).map(|()| ExitCode::SUCCESS),
+        Command::Verify(a) => verify::verify(&a),
+        Command::Inspect(a) => inspect::inspect(&a).map(|()| ExitCode::SUCCESS),
+        Command::Audit {
+            command: AuditCommand::Verify(a),
+        } => verify::audit_verify(&a),
+    }
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with status 2 (clap's default), `--help` and `--version` with 0.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `verify` (one envelope, or a stream on standard input against one replay cache) and
+//! `audit verify`.
+
+use std::io::{BufRead as _, Read as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_handoff::{
+    verify_audit_log, Capability, Context, DiscardAudit, FixedClock, HandoffVerifier, Intent,
+    JsonlAudit, Location, MemoryRevocations, Policy, Rejection, TrustBundle, UnixTime,
+    VerifiedHandoff, Verifier as _, MAX_ENVELOPE_BYTES,
+};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::args::{AuditVerifyArgs, VerifyArgs};
+use crate::{explain, print_line, read_bytes_file, text_or_file, CliError, CliResult};
+
+/// Exit status when any envelope was denied, or an audit log is broken.
+const DENIED: u8 = 1;
+
+/// Loads a `--policy` file.
+///
+/// The rule-based policy engine lives on another branch; when it is merged this becomes
+/// `agent_handoff::RulePolicy::from_file(path)` (mapped through [`explain`]). Until then the
+/// flag is refused rather than silently ignored: ignoring a policy would fail open.
+fn load_policy(path: &Path) -> CliResult<Arc<dyn Policy>> {
+    Err(CliError::new(format!(
+        "--policy `{}`: policy files are not supported by this build; omit `--policy` to \
+         judge by the delegation chain's scope alone",
+        path.display()
+    )))
+}
+
+/// Builds the verifier from the flags: bundle, clock, leeway, revocations, policy, audit.
+fn build_verifier(args: &VerifyArgs) -> CliResult<HandoffVerifier> {
+    let bundle = TrustBundle::load(&args.trust).map_err(|e| explain("--trust", e))?;
+    let now = args.now.map(UnixTime::from_secs);
+    let mut builder = HandoffVerifier::builder(args.me.clone(), bundle);
+    if let Some(now) = now {
+        builder = builder.clock(FixedClock::new(now));
+    }
+    if let Some(leeway) = args.leeway {
+        if leeway > 300 {
+            return Err(CliError::new(format!(
+                "--leeway {leeway}: a leeway above 300 s defeats expiry; fix the clocks, or \
+                 reproduce a past decision with `--now` instead"
+            )));
+        }
+        builder = builder.leeway(Duration::from_secs(leeway));
+    }
+    if let Some(path) = &args.revocations {
+        let revocations = MemoryRevocations::load(path, now.unwrap_or_else(UnixTime::now))
+            .map_err(|e| explain("--revocations", e))?;
+        builder = builder.revocations(revocations);
+    }
+    if let Some(path) = &args.policy {
+        builder = builder.policy(load_policy(path)?);
+    }
+    builder = match &args.audit {
+        Some(path) => builder.audit(JsonlAudit::open(path).map_err(|e| explain("--audit", e))?),
+        None => builder.audit(DiscardAudit),
+    };
+    builder.build().map_err(|e| explain("verify", e))
+}
+
+fn location_json(location: Location) -> serde_json::Value {
+    match location {
+        Location::Envelope => json!("envelope"),
+        Location::Link(i) => json!({ "link": i }),
+        Location::Verifier => json!("verifier"),
+        other => json!(other.to_string()),
+    }
+}
+
+/// An allow decision: every field is a verified fact. Field order is the output order.
+#[derive(Serialize)]
+struct Allow<'a> {
+    decision: &'static str,
+    envelope: &'a str,
+    sender: &'a str,
+    recipient: &'a str,
+    task: &'a str,
+    intent: &'a Intent,
+    mode: &'static str,
+    chain: Vec<&'a str>,
+    scope: &'a [Capability],
+    policy: &'a str,
+    expires_at: u64,
+}
+
+/// A deny decision: the stable reason code, where, and a detail for people.
+#[derive(Serialize)]
+struct Deny<'a> {
+    decision: &'static str,
+    reason: &'static str,
+    location: serde_json::Value,
+    detail: &'a str,
+}
+
+/// The decision as one line of JSON.
+fn decision_json(result: &Result<VerifiedHandoff, Rejection>) -> CliResult<String> {
+    let encoded = match result {
+        Ok(h) => serde_json::to_string(&Allow {
+            decision: "allow",
+            envelope: h.envelope_id().as_str(),
+            sender: h.sender().as_str(),
+            recipient: h.recipient().as_str(),
+            task: h.task().as_str(),
+            intent: h.intent(),
+            mode: h.mode().as_str(),
+            chain: h.chain_ids().iter().map(|id| id.as_str()).collect(),
+            scope: h.capabilities(),
+            policy: h.policy_rule(),
+            expires_at: h.expires_at().as_secs(),
+        }),
+        Err(r) => serde_json::to_string(&Deny {
+            decision: "deny",
+            reason: r.reason().as_str(),
+            location: location_json(r.location()),
+            detail: r.detail(),
+        }),
+    };
+    encoded.map_err(|e| CliError::new(format!("cannot encode the decision: {e}")))
+}
+
+/// Reads one line of at most `MAX_ENVELOPE_BYTES + 1` bytes (enough for the verifier to
+/// answer `too_large`), discarding the rest of an overlong line. `None` at end of input.
+fn read_bounded_line(input: &mut impl std::io::BufRead) -> std::io::Result<Option<String>> {
+    let cap = MAX_ENVELOPE_BYTES as u64 + 1;
+    let mut buf = Vec::new();
+    let n = input.by_ref().take(cap).read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') && n as u64 == cap {
+        // Overlong: skip to the end of this line without keeping it.
+        let mut sink = Vec::new();
+        loop {
+            sink.clear();
+            let m = input
+                .by_ref()
+                .take(64 * 1024)
+                .read_until(b'\n', &mut sink)?;
+            if m == 0 || sink.last() == Some(&b'\n') {
+                break;
+            }
+        }
+    }
+    Ok(Some(String::from_utf8_lossy(&buf).trim().to_owned()))
+}
+
+/// `handoff verify`.
+pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
+    let payload = match &args.payload {
+        Some(path) => read_bytes_file("--payload", path)?,
+        None => Vec::new(),
+    };
+    let verifier = build_verifier(args)?;
+    let context = Context::new();
+    let mut any_denied = false;
+    let mut judge = |envelope: &str| -> CliResult<()> {
+        let result = verifier.verify(envelope, &payload, &context);
+        any_denied |= result.is_err();
+        print_line(&decision_json(&result)?)
+    };
+    if args.envelope == "-" {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut line_no = 0u64;
+        loop {
+            line_no += 1;
+            let line = read_bounded_line(&mut input).map_err(|e| {
+                CliError::new(format!("cannot read standard input (line {line_no}): {e}"))
+            })?;
+            match line {
+                None => break,
+                Some(line) if line.is_empty() => {}
+                Some(line) => judge(&line)?,
+            }
+        }
+    } else {
+        let envelope = text_or_file("<ENVELOPE>", &args.envelope)?;
+        judge(&envelope)?;
+    }
+    Ok(if any_denied {
+        ExitCode::from(DENIED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `handoff audit verify`.
+pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
+    if let Err(e) = std::fs::metadata(&args.file) {
+        return Err(CliError::new(format!(
+            "<FILE.JSONL>: cannot read `{}`: {e}; check the path",
+            args.file.display()
+        )));
+    }
+    match verify_audit_log(&args.file) {
+        Ok(summary) => {
+            print_line(
+                &json!({
+                    "intact": true,
+                    "records": summary.records,
+                    "head": URL_SAFE_NO_PAD.encode(summary.head),
+                })
+                .to_string(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.line == 0 => Err(CliError::new(format!("<FILE.JSONL>: {}", e.problem))),
+        Err(e) => {
+            print_line(
+                &json!({
+                    "intact": false,
+                    "line": e.line,
+                    "problem": e.problem,
+                })
+                .to_string(),
+            )?;
+            Ok(ExitCode::from(DENIED))
+        }
+    }
+}

@@ -1,0 +1,865 @@
+//! The `handoff` binary, run for real (SPEC section 9): keygen → issue → delegate → seal →
+//! verify, every exit status, the standard-input stream with a replay, bad files, `inspect`,
+//! `audit verify`, and a cross-check of an issued token under the `jsonwebtoken` crate.
+#![cfg(unix)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::{json, Value};
+
+/// 2027-01-15T08:00:00Z: the issue time of every deterministic token here.
+const T0: u64 = 1_800_000_000;
+const ORCH: &str = "spiffe://acme.example/orchestrator";
+const PLANNER: &str = "spiffe://acme.example/agents/planner";
+const EXECUTOR: &str = "spiffe://acme.example/agents/executor";
+
+/// A scratch directory with three agents' keys and a trust bundle naming them.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for id in [ORCH, PLANNER, EXECUTOR] {
+            env.run(&["keygen", "--id", id, "--out", "keys"]).success();
+        }
+        let jwk = |name: &str| env.json(&format!("keys/{name}.jwk.json"));
+        let bundle = json!({
+            "trust_domain": "acme.example",
+            "authorities": [ORCH],
+            "agents": {
+                ORCH: [jwk("orchestrator")],
+                PLANNER: [jwk("planner")],
+                EXECUTOR: [jwk("executor")],
+            }
+        });
+        env.write("bundle.json", &bundle.to_string());
+        env.write("body.json", "{\"ticket\":123}");
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path(name), text).unwrap();
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+
+    fn json(&self, name: &str) -> Value {
+        serde_json::from_str(&self.read(name)).unwrap()
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handoff"));
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd().args(args).assert()
+    }
+
+    /// Runs a command that must succeed and returns its standard output, trimmed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap().trim().to_owned()
+    }
+
+    /// A root token orchestrator → planner at `T0`, saved as `root.jwt`.
+    fn root(&self) -> String {
+        let t = self.ok(&[
+            "issue",
+            "--key",
+            "keys/orchestrator.key.pem",
+            "--iss",
+            ORCH,
+            "--sub",
+            PLANNER,
+            "--sub-key",
+            "bundle.json",
+            "--task",
+            "task-42",
+            "--cap",
+            "tickets.*=project/alpha/*",
+            "--cap",
+            "payments.execute=account/ops/*;amount<=500",
+            "--depth",
+            "1",
+            "--now",
+            &T0.to_string(),
+        ]);
+        self.write("root.jwt", &t);
+        t
+    }
+
+    /// A child token planner → executor at `T0 + 10`, saved as `child.jwt`.
+    fn child(&self) -> String {
+        let t = self.ok(&[
+            "delegate",
+            "--key",
+            "keys/planner.key.pem",
+            "--parent",
+            "@root.jwt",
+            "--sub",
+            EXECUTOR,
+            "--sub-key",
+            "keys/executor.jwk.json",
+            "--cap",
+            "tickets.read=project/alpha/*",
+            "--now",
+            &(T0 + 10).to_string(),
+        ]);
+        self.write("child.jwt", &t);
+        t
+    }
+
+    /// An envelope planner → executor at `T0 + 20` with extra arguments.
+    fn seal(&self, action: &str, resource: &str, chain: &[&str], extra: &[&str]) -> String {
+        let now = (T0 + 20).to_string();
+        let mut args = vec![
+            "seal",
+            "--key",
+            "keys/planner.key.pem",
+            "--iss",
+            PLANNER,
+            "--aud",
+            EXECUTOR,
+            "--task",
+            "task-42",
+            "--action",
+            action,
+            "--resource",
+            resource,
+            "--now",
+            &now,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--chain");
+        args.extend_from_slice(chain);
+        self.ok(&args)
+    }
+
+    /// `handoff verify` as the executor at `at`, plus extra arguments.
+    fn verify(&self, at: u64, extra: &[&str]) -> assert_cmd::assert::Assert {
+        let now = at.to_string();
+        let mut args = vec![
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--now",
+            &now,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn stdout_json_lines(assert: &assert_cmd::assert::Assert) -> Vec<Value> {
+    String::from_utf8(assert.get_output().stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_a_0600_pkcs8_key_and_a_jwk_and_never_overwrites() {
+    let env = Env::new();
+    assert_eq!(mode(&env.path("keys/planner.key.pem")), 0o600);
+    assert!(env
+        .read("keys/planner.key.pem")
+        .starts_with("-----BEGIN PRIVATE KEY-----"));
+    let jwk = env.json("keys/planner.jwk.json");
+    assert_eq!(jwk["kty"], "OKP");
+    assert_eq!(jwk["crv"], "Ed25519");
+
+    // Output names the id and kid; a second run refuses to overwrite (exit 2).
+    let out = env.ok(&[
+        "keygen",
+        "--id",
+        "spiffe://acme.example/agents/new",
+        "--out",
+        "k2",
+    ]);
+    let kid = env.json("k2/new.jwk.json")["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(out.contains("spiffe://acme.example/agents/new"), "{out}");
+    assert!(out.contains(&kid), "{out}");
+    let before = env.read("keys/planner.key.pem");
+    let a = env
+        .run(&["keygen", "--id", PLANNER, "--out", "keys"])
+        .code(2);
+    assert!(stderr(&a).contains("already exists"), "{}", stderr(&a));
+    assert_eq!(env.read("keys/planner.key.pem"), before);
+}
+
+#[test]
+fn full_round_trip_request_and_delegation() {
+    let env = Env::new();
+    let root = env.root();
+    let child = env.child();
+
+    // Request: the chain ends at the planner, who asks on its own authority.
+    let request = env.seal(
+        "tickets.read",
+        "project/alpha/123",
+        &["@root.jwt"],
+        &[
+            "--arg",
+            "priority=2",
+            "--arg",
+            "note=urgent",
+            "--payload",
+            "body.json",
+        ],
+    );
+    env.write("request.jwt", &request);
+    let a = env
+        .verify(T0 + 30, &["--payload", "body.json", "@request.jwt"])
+        .code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["sender"], PLANNER);
+    assert_eq!(d["recipient"], EXECUTOR);
+    assert_eq!(d["task"], "task-42");
+    assert_eq!(d["mode"], "request");
+    assert_eq!(d["intent"]["args"]["priority"], 2);
+    assert_eq!(d["intent"]["args"]["note"], "urgent");
+    assert_eq!(d["policy"], "chain-scope");
+    assert_eq!(d["expires_at"], T0 + 20 + 60);
+    let root_jti = json_of_inspect(&env, &root)["claims"]["jti"].clone();
+    assert_eq!(d["chain"], json!([root_jti]));
+
+    // Delegation: the last link hands the executor a narrower grant.
+    let delegation = env.seal(
+        "tickets.read",
+        "project/alpha/7",
+        &["@root.jwt", &child],
+        &[],
+    );
+    let a = env.verify(T0 + 30, &[&delegation]).code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["mode"], "delegation");
+    assert_eq!(d["chain"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        d["scope"],
+        json!([{"action": "tickets.read", "resource": "project/alpha/*"}])
+    );
+}
+
+fn json_of_inspect(env: &Env, input: &str) -> Value {
+    serde_json::from_str(&env.ok(&["inspect", "--now", &(T0 + 100).to_string(), input])).unwrap()
+}
+
+#[test]
+fn denials_exit_1_with_the_reason_code() {
+    let env = Env::new();
+    env.root();
+    let e = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    env.write("e.jwt", &e);
+
+    let deny = |at: u64, extra: &[&str], reason: &str| {
+        let a = env.verify(at, extra).code(1);
+        let d = &stdout_json_lines(&a)[0];
+        assert_eq!(d["decision"], "deny", "{d}");
+        assert_eq!(d["reason"], reason, "{d}");
+        d.clone()
+    };
+    // Expired: --now reproduces a decision after the envelope's 60 s life (+5 s leeway).
+    let d = deny(T0 + 20 + 66, &["@e.jwt"], "expired");
+    assert_eq!(d["location"], "envelope");
+    // --leeway widens the window: the same instant is allowed with 10 s.
+    env.verify(T0 + 20 + 66, &["--leeway", "10", "@e.jwt"])
+        .code(0);
+    // The payload is bound by digest.
+    deny(
+        T0 + 30,
+        &["--payload", "body.json", "@e.jwt"],
+        "payload_mismatch",
+    );
+    // Revocations file: the task is revoked.
+    env.write("revoked.json", r#"{"tasks":["task-42"]}"#);
+    deny(
+        T0 + 30,
+        &["--revocations", "revoked.json", "@e.jwt"],
+        "revoked",
+    );
+    // Addressed to someone else.
+    let a = env
+        .run(&[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            PLANNER,
+            "--now",
+            &(T0 + 30).to_string(),
+            "@e.jwt",
+        ])
+        .code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["reason"], "wrong_audience");
+    // Garbage on the command line is a malformed envelope: a decision, not a usage error.
+    deny(T0 + 30, &["not-an-envelope"], "malformed");
+}
+
+#[test]
+fn capability_limits_from_the_command_line_are_enforced() {
+    let env = Env::new();
+    env.root();
+    let ok = env.seal(
+        "payments.execute",
+        "account/ops/42",
+        &["@root.jwt"],
+        &["--arg", "amount=400"],
+    );
+    let too_much = env.seal(
+        "payments.execute",
+        "account/ops/42",
+        &["@root.jwt"],
+        &["--arg", "amount=600"],
+    );
+    env.verify(T0 + 30, &[&ok]).code(0);
+    let a = env.verify(T0 + 30, &[&too_much]).code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["reason"], "intent_not_granted");
+}
+
+#[test]
+fn stdin_stream_shares_one_replay_cache() {
+    let env = Env::new();
+    env.root();
+    let e1 = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    let e2 = env.seal("tickets.read", "project/alpha/2", &["@root.jwt"], &[]);
+
+    // All different: exit 0, one decision a line; blank lines are skipped.
+    let a = env
+        .cmd()
+        .args(["verify", "--trust", "bundle.json", "--me", EXECUTOR])
+        .args(["--now", &(T0 + 30).to_string(), "-"])
+        .write_stdin(format!("{e1}\n\n{e2}\n"))
+        .assert()
+        .code(0);
+    let lines = stdout_json_lines(&a);
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|d| d["decision"] == "allow"));
+
+    // A replayed line is denied `replayed` by the same process; exit 1.
+    let a = env
+        .cmd()
+        .args(["verify", "--trust", "bundle.json", "--me", EXECUTOR])
+        .args(["--now", &(T0 + 30).to_string(), "-"])
+        .write_stdin(format!("{e1}\n{e1}\n{e2}"))
+        .assert()
+        .code(1);
+    let lines = stdout_json_lines(&a);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["decision"], "allow");
+    assert_eq!(lines[1]["decision"], "deny");
+    assert_eq!(lines[1]["reason"], "replayed");
+    assert_eq!(lines[2]["decision"], "allow");
+}
+
+#[test]
+fn an_overlong_stdin_line_is_denied_too_large_and_the_stream_goes_on() {
+    let env = Env::new();
+    env.root();
+    let e1 = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    let huge = "a".repeat(200 * 1024);
+    let a = env
+        .cmd()
+        .args(["verify", "--trust", "bundle.json", "--me", EXECUTOR])
+        .args(["--now", &(T0 + 30).to_string(), "-"])
+        .write_stdin(format!("{huge}\n{e1}\n"))
+        .assert()
+        .code(1);
+    let lines = stdout_json_lines(&a);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["reason"], "too_large");
+    assert_eq!(lines[1]["decision"], "allow");
+}
+
+/// Runs a command that must fail with a usage or I/O error, and returns its stderr.
+fn usage_error(env: &Env, args: &[&str]) -> String {
+    let a = env.run(args).code(2);
+    assert!(a.get_output().stdout.is_empty());
+    let err = stderr(&a);
+    // No key material, ever: no line of any private key file appears in the message.
+    for name in ["orchestrator", "planner", "executor"] {
+        for line in env.read(&format!("keys/{name}.key.pem")).lines() {
+            if !line.starts_with("-----") {
+                assert!(!err.contains(line), "{err}");
+            }
+        }
+    }
+    err
+}
+
+fn issue_with_key(env: &Env, key: &str, sub_key: &str) -> String {
+    usage_error(
+        env,
+        &[
+            "issue",
+            "--key",
+            key,
+            "--iss",
+            ORCH,
+            "--sub",
+            PLANNER,
+            "--sub-key",
+            sub_key,
+            "--task",
+            "t",
+            "--cap",
+            "a=b",
+        ],
+    )
+}
+
+#[test]
+fn bad_key_files_exit_2_naming_the_file_and_the_fix() {
+    let env = Env::new();
+    // Missing path.
+    let err = issue_with_key(&env, "keys/nope.pem", "bundle.json");
+    assert!(
+        err.contains("--key") && err.contains("keys/nope.pem"),
+        "{err}"
+    );
+    assert!(err.contains("check the path"), "{err}");
+
+    // Not PEM (mode 0600, so the format check is what fails).
+    env.write("notpem.pem", "hello\n");
+    std::fs::set_permissions(
+        env.path("notpem.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let err = issue_with_key(&env, "notpem.pem", "bundle.json");
+    assert!(
+        err.contains("notpem.pem") && err.contains("PKCS#8"),
+        "{err}"
+    );
+    assert!(err.contains("handoff keygen"), "{err}");
+
+    // A real key with mode 0644 is refused, and the key is not echoed.
+    let pem = env.read("keys/orchestrator.key.pem");
+    env.write("loose.pem", &pem);
+    std::fs::set_permissions(
+        env.path("loose.pem"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let err = issue_with_key(&env, "loose.pem", "bundle.json");
+    assert!(
+        err.contains("0644") && err.contains("chmod 600 loose.pem"),
+        "{err}"
+    );
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!err.contains(&body));
+
+    // The key of another agent than `--iss` cannot sign for it.
+    let err = usage_error(
+        &env,
+        &[
+            "delegate",
+            "--key",
+            "keys/executor.key.pem",
+            "--parent",
+            &env.root(),
+            "--sub",
+            EXECUTOR,
+            "--sub-key",
+            "bundle.json",
+            "--cap",
+            "tickets.read=x",
+        ],
+    );
+    assert!(err.contains("only that identity can attenuate it"), "{err}");
+}
+
+#[test]
+fn bad_bundles_and_sub_keys_exit_2() {
+    let env = Env::new();
+    // A bundle with a low-order (weak) key is refused when loaded, by verify and by issue.
+    let mut bundle = env.json("bundle.json");
+    bundle["agents"][EXECUTOR] = json!([{
+        "kty": "OKP", "crv": "Ed25519", "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    }]);
+    env.write("weak.json", &bundle.to_string());
+    let err = usage_error(
+        &env,
+        &["verify", "--trust", "weak.json", "--me", EXECUTOR, "x.y.z"],
+    );
+    assert!(
+        err.contains("--trust") && err.contains("weak.json"),
+        "{err}"
+    );
+    assert!(err.contains("small-order"), "{err}");
+    let err = usage_error(
+        &env,
+        &[
+            "issue",
+            "--key",
+            "keys/orchestrator.key.pem",
+            "--iss",
+            ORCH,
+            "--sub",
+            EXECUTOR,
+            "--sub-key",
+            "weak.json",
+            "--task",
+            "t",
+            "--cap",
+            "a=b",
+        ],
+    );
+    assert!(
+        err.contains("--sub-key") && err.contains("small-order"),
+        "{err}"
+    );
+
+    // Missing bundle.
+    let err = usage_error(
+        &env,
+        &["verify", "--trust", "nope.json", "--me", EXECUTOR, "x.y.z"],
+    );
+    assert!(
+        err.contains("nope.json") && err.contains("check the path"),
+        "{err}"
+    );
+
+    // A bundle with two keys for the subject: ask for a JWK file.
+    env.run(&["keygen", "--id", EXECUTOR, "--out", "rotated"])
+        .success();
+    bundle["agents"][EXECUTOR] = json!([
+        env.json("keys/executor.jwk.json"),
+        env.json("rotated/executor.jwk.json")
+    ]);
+    env.write("two.json", &bundle.to_string());
+    let err = usage_error(
+        &env,
+        &[
+            "issue",
+            "--key",
+            "keys/orchestrator.key.pem",
+            "--iss",
+            ORCH,
+            "--sub",
+            EXECUTOR,
+            "--sub-key",
+            "two.json",
+            "--task",
+            "t",
+            "--cap",
+            "a=b",
+        ],
+    );
+    assert!(err.contains("2 keys") && err.contains("JWK file"), "{err}");
+
+    // A JWK whose kid is not its thumbprint.
+    let mut jwk = env.json("keys/executor.jwk.json");
+    jwk["kid"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    env.write("badkid.json", &jwk.to_string());
+    let err = issue_with_key(&env, "keys/orchestrator.key.pem", "badkid.json");
+    assert!(
+        err.contains("badkid.json") && err.contains("thumbprint"),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_usage_errors_exit_2() {
+    let env = Env::new();
+    env.root();
+    let e = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    // clap: a missing required argument, and an id that does not parse.
+    usage_error(&env, &["verify", "--trust", "bundle.json", &e]);
+    let err = usage_error(
+        &env,
+        &["verify", "--trust", "bundle.json", "--me", "executor", &e],
+    );
+    assert!(err.contains("--me") && err.contains("spiffe://"), "{err}");
+    let err = usage_error(&env, &["issue", "--cap", "no-equals-sign"]);
+    assert!(err.contains("--cap"), "{err}");
+    // A policy file is refused by this build rather than ignored.
+    env.write("policy.txt", "allow all\n");
+    let err = usage_error(
+        &env,
+        &[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--policy",
+            "policy.txt",
+            &e,
+        ],
+    );
+    assert!(
+        err.contains("--policy") && err.contains("not supported"),
+        "{err}"
+    );
+    // Leeway beyond 300 s.
+    let err = usage_error(
+        &env,
+        &[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--leeway",
+            "900",
+            &e,
+        ],
+    );
+    assert!(err.contains("--leeway"), "{err}");
+    // A bare file name where an envelope was expected: suggest `@`.
+    env.write("e.jwt", &e);
+    let err = usage_error(
+        &env,
+        &[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "e.jwt",
+        ],
+    );
+    assert!(err.contains("@e.jwt"), "{err}");
+    // A revocations file that does not parse.
+    env.write("rev.json", r#"{"tokenz":[]}"#);
+    let err = usage_error(
+        &env,
+        &[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--revocations",
+            "rev.json",
+            &e,
+        ],
+    );
+    assert!(err.contains("rev.json"), "{err}");
+    // An escalating delegation is refused before signing.
+    let err = usage_error(
+        &env,
+        &[
+            "delegate",
+            "--key",
+            "keys/planner.key.pem",
+            "--parent",
+            "@root.jwt",
+            "--sub",
+            EXECUTOR,
+            "--sub-key",
+            "bundle.json",
+            "--cap",
+            "tickets.write=project/beta/*",
+        ],
+    );
+    assert!(err.contains("escalation"), "{err}");
+    // The wrong task for the chain.
+    let err = usage_error(
+        &env,
+        &[
+            "seal",
+            "--key",
+            "keys/planner.key.pem",
+            "--iss",
+            PLANNER,
+            "--aud",
+            EXECUTOR,
+            "--task",
+            "other",
+            "--action",
+            "tickets.read",
+            "--resource",
+            "project/alpha/1",
+            "--chain",
+            "@root.jwt",
+        ],
+    );
+    assert!(err.contains("task-42"), "{err}");
+}
+
+#[test]
+fn inspect_needs_no_keys_and_says_unverified() {
+    let env = Env::new();
+    let root = env.root();
+    // The root expires at T0 + 900 (default 15 min).
+    let t = json_of_inspect(&env, &root);
+    assert_eq!(t["verified"], false);
+    assert_eq!(t["kind"], "delegation token");
+    assert_eq!(t["header"]["typ"], "agent-delegation+jwt");
+    assert_eq!(t["claims"]["sub"], PLANNER);
+    assert_eq!(t["times"]["exp"]["unix"], T0 + 900);
+    assert_eq!(t["times"]["exp"]["rfc3339"], "2027-01-15T08:15:00Z");
+    assert_eq!(t["times"]["exp"]["hint"], "valid for 800 s");
+    let later = env.ok(&["inspect", "--now", &(T0 + 942).to_string(), "@root.jwt"]);
+    let later: Value = serde_json::from_str(&later).unwrap();
+    assert_eq!(later["times"]["exp"]["hint"], "expired 42 s ago");
+
+    // An envelope from standard input, with its chain decoded.
+    let e = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    let a = env
+        .cmd()
+        .args(["inspect", "--now", &(T0 + 30).to_string(), "-"])
+        .write_stdin(e)
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(v["kind"], "handoff envelope");
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["times"]["exp"]["hint"], "valid for 50 s");
+    assert_eq!(v["chain"][0]["verified"], false);
+    assert_eq!(v["chain"][0]["claims"]["iss"], ORCH);
+
+    // Not a token at all: exit 2.
+    let err = usage_error(&env, &["inspect", "hello"]);
+    assert!(
+        err.contains("<INPUT>") && err.contains("malformed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn audit_verify_names_the_first_bad_line() {
+    let env = Env::new();
+    env.root();
+    let e1 = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    let e2 = env.seal("tickets.read", "project/alpha/2", &["@root.jwt"], &[]);
+    env.cmd()
+        .args([
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--audit",
+            "audit.jsonl",
+        ])
+        .args(["--now", &(T0 + 30).to_string(), "-"])
+        .write_stdin(format!("{e1}\n{e1}\n{e2}\n"))
+        .assert()
+        .code(1);
+    let a = env.run(&["audit", "verify", "audit.jsonl"]).code(0);
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["intact"], true);
+    assert_eq!(s["records"], 3);
+
+    // Turn the recorded denial of line 2 into an allow: line 3's `prev` no longer matches.
+    let log = env.read("audit.jsonl");
+    let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
+    assert!(lines[1].contains("\"replayed\""));
+    lines[1] = lines[1].replace("\"deny\"", "\"allow\"");
+    env.write("audit.jsonl", &(lines.join("\n") + "\n"));
+    let a = env.run(&["audit", "verify", "audit.jsonl"]).code(1);
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["intact"], false);
+    assert_eq!(s["line"], 3);
+
+    usage_error(&env, &["audit", "verify", "missing.jsonl"]);
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let env = Env::new();
+    for sub in [
+        vec!["keygen"],
+        vec!["issue"],
+        vec!["delegate"],
+        vec!["seal"],
+        vec!["verify"],
+        vec!["inspect"],
+        vec!["audit", "verify"],
+    ] {
+        let mut args = sub.clone();
+        args.push("--help");
+        let out = env.ok(&args);
+        assert!(out.contains("Example"), "{sub:?}: {out}");
+        assert!(out.contains("handoff "), "{sub:?}: {out}");
+    }
+}
+
+#[test]
+fn an_issued_token_verifies_under_jsonwebtoken_eddsa() {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    let env = Env::new();
+    // Issued now (system clock) so that `exp` is in the future for jsonwebtoken's own check.
+    let token = env.ok(&[
+        "issue",
+        "--key",
+        "keys/orchestrator.key.pem",
+        "--iss",
+        ORCH,
+        "--sub",
+        PLANNER,
+        "--sub-key",
+        "keys/planner.jwk.json",
+        "--task",
+        "task-42",
+        "--cap",
+        "tickets.*=project/alpha/*",
+        "--ttl",
+        "600",
+    ]);
+    let x = env.json("keys/orchestrator.jwk.json")["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = DecodingKey::from_ed_components(&x).unwrap();
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
+    validation.set_issuer(&[ORCH]);
+    validation.sub = Some(PLANNER.to_owned());
+    validation.leeway = 0;
+    let data = decode::<Value>(&token, &key, &validation).unwrap();
+    assert_eq!(data.header.typ.as_deref(), Some("agent-delegation+jwt"));
+    assert_eq!(
+        data.header.kid.as_deref(),
+        env.json("keys/orchestrator.jwk.json")["kid"].as_str()
+    );
+    assert_eq!(data.claims["task"], "task-42");
+    assert_eq!(
+        data.claims["cnf"]["jkt"],
+        env.json("keys/planner.jwk.json")["kid"]
+    );
+
+    // The same check fails under another key, and on a flipped signature character.
+    let other = env.json("keys/executor.jwk.json")["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = DecodingKey::from_ed_components(&other).unwrap();
+    assert!(decode::<Value>(&token, &wrong, &validation).is_err());
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'Q' } else { 'A' });
+    assert!(decode::<Value>(&tampered, &key, &validation).is_err());
+}
