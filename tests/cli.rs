@@ -788,6 +788,70 @@ fn audit_verify_names_the_first_bad_line() {
 }
 
 #[test]
+fn audit_verify_checks_signatures_with_key() {
+    use agent_handoff::{AgentIdentity, HandoffVerifier, JsonlAudit, TrustBundle, Verifier as _};
+    let env = Env::new();
+    let signer = AgentIdentity::generate(EXECUTOR.parse().unwrap());
+    env.write(
+        "signer.jwk.json",
+        &serde_json::to_string(&signer.key().to_jwk()).unwrap(),
+    );
+    let other = AgentIdentity::generate(EXECUTOR.parse().unwrap());
+    env.write(
+        "other.jwk.json",
+        &serde_json::to_string(&other.key().to_jwk()).unwrap(),
+    );
+    let me = signer.id().clone();
+    let audit =
+        JsonlAudit::open_signed(env.path("signed.jsonl"), std::sync::Arc::new(signer)).unwrap();
+    let verifier = HandoffVerifier::builder(me, TrustBundle::new("acme.example").unwrap())
+        .audit(audit)
+        .build()
+        .unwrap();
+    for junk in ["not-an-envelope", "a.b.c"] {
+        assert!(verifier
+            .verify(junk, b"", &agent_handoff::Context::new())
+            .is_err());
+    }
+    drop(verifier);
+    let a = env
+        .run(&[
+            "audit",
+            "verify",
+            "--key",
+            "signer.jwk.json",
+            "signed.jsonl",
+        ])
+        .code(0);
+    assert_eq!(stdout_json_lines(&a)[0]["records"], 2);
+    // The wrong key: the first line's signature fails.
+    let a = env
+        .run(&["audit", "verify", "--key", "other.jwk.json", "signed.jsonl"])
+        .code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["line"], 1);
+    // An edit of the last line: invisible to the hash chain alone, caught by the signature.
+    let log = env.read("signed.jsonl");
+    let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
+    lines[1] = lines[1].replace("\"malformed\"", "\"replayed\"");
+    env.write("signed.jsonl", &(lines.join("\n") + "\n"));
+    env.run(&["audit", "verify", "signed.jsonl"]).code(0);
+    let a = env
+        .run(&[
+            "audit",
+            "verify",
+            "--key",
+            "signer.jwk.json",
+            "signed.jsonl",
+        ])
+        .code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["line"], 2);
+    usage_error(
+        &env,
+        &["audit", "verify", "--key", "missing.jwk", "signed.jsonl"],
+    );
+}
+
+#[test]
 fn every_subcommand_has_help_with_an_example() {
     let env = Env::new();
     for sub in [

@@ -231,13 +231,18 @@ pub(crate) struct InspectArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  \
-handoff audit verify audit.jsonl\n\n\
+handoff audit verify audit.jsonl\n  \
+handoff audit verify --key executor.jwk.json audit.jsonl   # a log signed by the verifier's identity\n\n\
 Exit status: 0 the chain is intact, 1 a line was edited, deleted, reordered or truncated \
 (the first bad line is named), 2 the file cannot be read.")]
 pub(crate) struct AuditVerifyArgs {
     /// The audit log (JSON Lines, written by `handoff verify --audit`).
     #[arg(value_name = "FILE.JSONL")]
     pub file: PathBuf,
+    /// The public key (JWK file) of the identity that signed the log
+    /// (`JsonlAudit::open_signed`): every line's signature is checked too.
+    #[arg(long, value_name = "JWK")]
+    pub key: Option<PathBuf>,
 }
 
 /// Parses `action=resource[;name<=N][;name=a|b]`.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_handoff::{
-    verify_audit_log, Capability, Context, DiscardAudit, FixedClock, HandoffVerifier, Intent,
-    JsonlAudit, Location, MemoryRevocations, Policy, Rejection, TrustBundle, UnixTime,
-    VerifiedHandoff, Verifier as _, MAX_ENVELOPE_BYTES,
+    verify_audit_log, verify_audit_log_signed, AgentKey, Capability, Context, DiscardAudit,
+    FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations, Policy,
+    Rejection, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _, MAX_ENVELOPE_BYTES,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -202,7 +202,20 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
             args.file.display()
         )));
     }
-    match verify_audit_log(&args.file) {
+    let checked = match &args.key {
+        None => verify_audit_log(&args.file),
+        Some(key_path) => {
+            let text = std::fs::read_to_string(key_path).map_err(|e| {
+                CliError::new(format!(
+                    "--key: cannot read `{}`: {e}; pass the signer's `.jwk.json` file",
+                    key_path.display()
+                ))
+            })?;
+            let key = AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))?;
+            verify_audit_log_signed(&args.file, &key)
+        }
+    };
+    match checked {
         Ok(summary) => {
             print_line(
                 &json!({
