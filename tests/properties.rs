@@ -368,7 +368,7 @@ proptest! {
 /// Writes JSON with members in a permuted order and random insignificant whitespace.
 fn write_varied(v: &Value, rng: &mut Rng, out: &mut String) {
     const WS: [&str; 5] = ["", " ", "\n", "\t", "\r\n  "];
-    let ws = |rng: &mut Rng, out: &mut String| out.push_str(rng.pick(&WS));
+    let ws = |rng: &mut Rng, out: &mut String| out.push_str(rng.pick::<&str>(&WS));
     ws(rng, out);
     match v {
         Value::Object(map) => {
