@@ -128,7 +128,14 @@ fn token(signer: &Agent, claims: &Value) -> String {
 fn grant() -> String {
     token(
         &ORCH,
-        &token_claims("vec-grant-000000001", &ORCH, &PLANNER, None, grant_caps(), 2),
+        &token_claims(
+            "vec-grant-000000001",
+            &ORCH,
+            &PLANNER,
+            None,
+            grant_caps(),
+            2,
+        ),
     )
 }
 
@@ -137,7 +144,14 @@ fn sub_grant(parent: &str) -> String {
     let caps = json!([{"action": "tickets.read", "resource": "project/alpha/*"}]);
     token(
         &PLANNER,
-        &token_claims("vec-subgrant-0000001", &PLANNER, &EXECUTOR, Some(parent), caps, 1),
+        &token_claims(
+            "vec-subgrant-0000001",
+            &PLANNER,
+            &EXECUTOR,
+            Some(parent),
+            caps,
+            1,
+        ),
     )
 }
 
@@ -191,61 +205,308 @@ fn cases() -> Vec<Case> {
     let request = std_env(&|_| {});
     let mut out = Vec::new();
 
-    out.push(case("allow-request", "the planner asks the executor to read a ticket on its own authority (request mode)", &[&g], request.clone(), PAYLOAD, None));
+    out.push(case(
+        "allow-request",
+        "the planner asks the executor to read a ticket on its own authority (request mode)",
+        &[&g],
+        request.clone(),
+        PAYLOAD,
+        None,
+    ));
     let mut deleg = envelope_claims(&PLANNER, &EXECUTOR, &[&g, &s]);
     deleg["intent"]["resource"] = json!("project/alpha/7");
-    out.push(case("allow-delegation", "the planner hands a narrowed grant to the executor (delegation mode)", &[&g, &s], envelope(&PLANNER, &deleg), PAYLOAD, None));
+    out.push(case(
+        "allow-delegation",
+        "the planner hands a narrowed grant to the executor (delegation mode)",
+        &[&g, &s],
+        envelope(&PLANNER, &deleg),
+        PAYLOAD,
+        None,
+    ));
     let pay = |amount: u64| {
         std_env(&|c| {
             c["intent"] = json!({"action": "payments.execute", "resource": "account/ops/9", "args": {"amount": amount}});
         })
     };
-    out.push(case("allow-args-within-limit", "an argument exactly at its `max` limit", &[&g], pay(500), PAYLOAD, None));
-    out.push(case("intent_not_granted-arg-over-limit", "an argument one over its `max` limit", &[&g], pay(501), PAYLOAD, Some("intent_not_granted")));
+    out.push(case(
+        "allow-args-within-limit",
+        "an argument exactly at its `max` limit",
+        &[&g],
+        pay(500),
+        PAYLOAD,
+        None,
+    ));
+    out.push(case(
+        "intent_not_granted-arg-over-limit",
+        "an argument one over its `max` limit",
+        &[&g],
+        pay(501),
+        PAYLOAD,
+        Some("intent_not_granted"),
+    ));
 
     let big = std_env(&|c| c["intent"]["args"] = json!({"pad": "p".repeat(50_000)}));
-    out.push(case("too_large", "a signed envelope of more than 64 KiB", &[&g], big, PAYLOAD, Some("too_large")));
-    out.push(case("malformed-unknown-member", "a signed envelope with an unknown claim", &[&g], std_env(&|c| c["extra"] = json!(1)), PAYLOAD, Some("malformed")));
+    out.push(case(
+        "too_large",
+        "a signed envelope of more than 64 KiB",
+        &[&g],
+        big,
+        PAYLOAD,
+        Some("too_large"),
+    ));
+    out.push(case(
+        "malformed-unknown-member",
+        "a signed envelope with an unknown claim",
+        &[&g],
+        std_env(&|c| c["extra"] = json!(1)),
+        PAYLOAD,
+        Some("malformed"),
+    ));
     let claims = envelope_claims(&PLANNER, &EXECUTOR, &[&g]);
-    out.push(case("unsupported_algorithm-none", "header `alg` `none` (still carrying an Ed25519 signature)", &[&g], sign(&PLANNER.seed, &json!({"alg": "none", "typ": TYP_HANDOFF, "kid": PLANNER.kid()}), &claims), PAYLOAD, Some("unsupported_algorithm")));
-    out.push(case("wrong_type", "an envelope whose header says it is a delegation token", &[&g], sign(&PLANNER.seed, &header(TYP_DELEGATION, &PLANNER.kid()), &claims), PAYLOAD, Some("wrong_type")));
+    out.push(case(
+        "unsupported_algorithm-none",
+        "header `alg` `none` (still carrying an Ed25519 signature)",
+        &[&g],
+        sign(
+            &PLANNER.seed,
+            &json!({"alg": "none", "typ": TYP_HANDOFF, "kid": PLANNER.kid()}),
+            &claims,
+        ),
+        PAYLOAD,
+        Some("unsupported_algorithm"),
+    ));
+    out.push(case(
+        "wrong_type",
+        "an envelope whose header says it is a delegation token",
+        &[&g],
+        sign(
+            &PLANNER.seed,
+            &header(TYP_DELEGATION, &PLANNER.kid()),
+            &claims,
+        ),
+        PAYLOAD,
+        Some("wrong_type"),
+    ));
     out.push(case("forbidden_header-jku", "a header with `jku`", &[&g], sign(&PLANNER.seed, &json!({"alg": "EdDSA", "typ": TYP_HANDOFF, "kid": PLANNER.kid(), "jku": "https://evil.example/keys"}), &claims), PAYLOAD, Some("forbidden_header")));
     let mut c = envelope_claims(&OUTSIDER, &EXECUTOR, &[&g]);
     c["iss"] = json!(OUTSIDER.id);
-    out.push(case("unknown_key", "an envelope from an agent the trust bundle does not know", &[&g], envelope(&OUTSIDER, &c), PAYLOAD, Some("unknown_key")));
-    let rogue = token(&PLANNER, &token_claims("vec-rogue-root-00001", &PLANNER, &EXECUTOR, None, grant_caps(), 0));
+    out.push(case(
+        "unknown_key",
+        "an envelope from an agent the trust bundle does not know",
+        &[&g],
+        envelope(&OUTSIDER, &c),
+        PAYLOAD,
+        Some("unknown_key"),
+    ));
+    let rogue = token(
+        &PLANNER,
+        &token_claims(
+            "vec-rogue-root-00001",
+            &PLANNER,
+            &EXECUTOR,
+            None,
+            grant_caps(),
+            0,
+        ),
+    );
     let c = envelope_claims(&EXECUTOR, &PAYMENTS, &[&rogue]);
-    let mut untrusted = case("untrusted_root", "a root token minted by an agent that is not an authority", &[&rogue], envelope(&EXECUTOR, &c), PAYLOAD, Some("untrusted_root"));
+    let mut untrusted = case(
+        "untrusted_root",
+        "a root token minted by an agent that is not an authority",
+        &[&rogue],
+        envelope(&EXECUTOR, &c),
+        PAYLOAD,
+        Some("untrusted_root"),
+    );
     untrusted.me = &PAYMENTS;
     out.push(untrusted);
-    out.push(case("bad_signature", "the planner's envelope signed with mallory's key", &[&g], sign(&MALLORY.seed, &header(TYP_HANDOFF, &PLANNER.kid()), &claims), PAYLOAD, Some("bad_signature")));
-    out.push(case("not_yet_valid", "an envelope issued 60 s in the future", &[&g], std_env(&|c| { c["iat"] = json!(NOW + 60); c["exp"] = json!(NOW + 120); }), PAYLOAD, Some("not_yet_valid")));
-    out.push(case("expired", "an envelope that expired 100 s ago", &[&g], std_env(&|c| { c["iat"] = json!(NOW - 200); c["exp"] = json!(NOW - 100); }), PAYLOAD, Some("expired")));
-    out.push(case("ttl_too_long", "an envelope living 121 s (the maximum is 120 s)", &[&g], std_env(&|c| { c["iat"] = json!(NOW - 1); c["exp"] = json!(NOW + 120); }), PAYLOAD, Some("ttl_too_long")));
-    out.push(case("wrong_audience", "an envelope addressed to the payments tool, shown to the executor", &[&g], std_env(&|c| c["aud"] = json!(PAYMENTS.id)), PAYLOAD, Some("wrong_audience")));
-    let mut too_long = case("chain_too_long", "a two-link chain at a verifier that allows one link", &[&g, &s], envelope(&PLANNER, &deleg), PAYLOAD, Some("chain_too_long"));
+    out.push(case(
+        "bad_signature",
+        "the planner's envelope signed with mallory's key",
+        &[&g],
+        sign(&MALLORY.seed, &header(TYP_HANDOFF, &PLANNER.kid()), &claims),
+        PAYLOAD,
+        Some("bad_signature"),
+    ));
+    out.push(case(
+        "not_yet_valid",
+        "an envelope issued 60 s in the future",
+        &[&g],
+        std_env(&|c| {
+            c["iat"] = json!(NOW + 60);
+            c["exp"] = json!(NOW + 120);
+        }),
+        PAYLOAD,
+        Some("not_yet_valid"),
+    ));
+    out.push(case(
+        "expired",
+        "an envelope that expired 100 s ago",
+        &[&g],
+        std_env(&|c| {
+            c["iat"] = json!(NOW - 200);
+            c["exp"] = json!(NOW - 100);
+        }),
+        PAYLOAD,
+        Some("expired"),
+    ));
+    out.push(case(
+        "ttl_too_long",
+        "an envelope living 121 s (the maximum is 120 s)",
+        &[&g],
+        std_env(&|c| {
+            c["iat"] = json!(NOW - 1);
+            c["exp"] = json!(NOW + 120);
+        }),
+        PAYLOAD,
+        Some("ttl_too_long"),
+    ));
+    out.push(case(
+        "wrong_audience",
+        "an envelope addressed to the payments tool, shown to the executor",
+        &[&g],
+        std_env(&|c| c["aud"] = json!(PAYMENTS.id)),
+        PAYLOAD,
+        Some("wrong_audience"),
+    ));
+    let mut too_long = case(
+        "chain_too_long",
+        "a two-link chain at a verifier that allows one link",
+        &[&g, &s],
+        envelope(&PLANNER, &deleg),
+        PAYLOAD,
+        Some("chain_too_long"),
+    );
     too_long.config = json!({"max_chain_len": 1});
     out.push(too_long);
-    let mut broken = token_claims("vec-broken-00000001", &PLANNER, &EXECUTOR, Some(&g), json!([{"action": "tickets.read", "resource": "project/alpha/*"}]), 1);
+    let mut broken = token_claims(
+        "vec-broken-00000001",
+        &PLANNER,
+        &EXECUTOR,
+        Some(&g),
+        json!([{"action": "tickets.read", "resource": "project/alpha/*"}]),
+        1,
+    );
     broken["parent"] = json!(token_hash("another token"));
     let broken = token(&PLANNER, &broken);
-    out.push(case("broken_chain", "a child whose `parent` is not the hash of the previous link", &[&g, &broken], envelope(&PLANNER, &envelope_claims(&PLANNER, &EXECUTOR, &[&g, &broken])), PAYLOAD, Some("broken_chain")));
-    let g0 = token(&ORCH, &token_claims("vec-grant-depth0-001", &ORCH, &PLANNER, None, grant_caps(), 0));
-    let c0 = token(&PLANNER, &token_claims("vec-child-depth0-001", &PLANNER, &EXECUTOR, Some(&g0), json!([{"action": "tickets.read", "resource": "project/alpha/*"}]), 0));
-    out.push(case("delegation_forbidden", "a delegate with depth 0 delegates anyway", &[&g0, &c0], envelope(&PLANNER, &envelope_claims(&PLANNER, &EXECUTOR, &[&g0, &c0])), PAYLOAD, Some("delegation_forbidden")));
-    let wide = token(&PLANNER, &token_claims("vec-escalate-0000001", &PLANNER, &EXECUTOR, Some(&g), json!([{"action": "tickets.read", "resource": "project/*"}]), 1));
-    out.push(case("escalation", "a child that widens `project/alpha/*` to `project/*`", &[&g, &wide], envelope(&PLANNER, &envelope_claims(&PLANNER, &EXECUTOR, &[&g, &wide])), PAYLOAD, Some("escalation")));
-    out.push(case("task_mismatch", "an envelope for another task than its chain", &[&g], std_env(&|c| c["task"] = json!("task-43")), PAYLOAD, Some("task_mismatch")));
+    out.push(case(
+        "broken_chain",
+        "a child whose `parent` is not the hash of the previous link",
+        &[&g, &broken],
+        envelope(
+            &PLANNER,
+            &envelope_claims(&PLANNER, &EXECUTOR, &[&g, &broken]),
+        ),
+        PAYLOAD,
+        Some("broken_chain"),
+    ));
+    let g0 = token(
+        &ORCH,
+        &token_claims(
+            "vec-grant-depth0-001",
+            &ORCH,
+            &PLANNER,
+            None,
+            grant_caps(),
+            0,
+        ),
+    );
+    let c0 = token(
+        &PLANNER,
+        &token_claims(
+            "vec-child-depth0-001",
+            &PLANNER,
+            &EXECUTOR,
+            Some(&g0),
+            json!([{"action": "tickets.read", "resource": "project/alpha/*"}]),
+            0,
+        ),
+    );
+    out.push(case(
+        "delegation_forbidden",
+        "a delegate with depth 0 delegates anyway",
+        &[&g0, &c0],
+        envelope(&PLANNER, &envelope_claims(&PLANNER, &EXECUTOR, &[&g0, &c0])),
+        PAYLOAD,
+        Some("delegation_forbidden"),
+    ));
+    let wide = token(
+        &PLANNER,
+        &token_claims(
+            "vec-escalate-0000001",
+            &PLANNER,
+            &EXECUTOR,
+            Some(&g),
+            json!([{"action": "tickets.read", "resource": "project/*"}]),
+            1,
+        ),
+    );
+    out.push(case(
+        "escalation",
+        "a child that widens `project/alpha/*` to `project/*`",
+        &[&g, &wide],
+        envelope(
+            &PLANNER,
+            &envelope_claims(&PLANNER, &EXECUTOR, &[&g, &wide]),
+        ),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    out.push(case(
+        "task_mismatch",
+        "an envelope for another task than its chain",
+        &[&g],
+        std_env(&|c| c["task"] = json!("task-43")),
+        PAYLOAD,
+        Some("task_mismatch"),
+    ));
     let mut stolen = envelope_claims(&MALLORY, &EXECUTOR, &[&g]);
     stolen["iss"] = json!(MALLORY.id);
-    out.push(case("sender_mismatch", "mallory uses a chain granted to the planner", &[&g], envelope(&MALLORY, &stolen), PAYLOAD, Some("sender_mismatch")));
-    out.push(case("intent_not_granted", "an intent on a resource outside the grant", &[&g], std_env(&|c| c["intent"]["resource"] = json!("project/beta/1")), PAYLOAD, Some("intent_not_granted")));
-    out.push(case("payload_mismatch", "the payload beside the envelope is not the one it was sealed over", &[&g], request.clone(), br#"{"ticket":124}"#, Some("payload_mismatch")));
-    let mut revoked = case("revoked", "the root token is revoked", &[&g], request.clone(), PAYLOAD, Some("revoked"));
+    out.push(case(
+        "sender_mismatch",
+        "mallory uses a chain granted to the planner",
+        &[&g],
+        envelope(&MALLORY, &stolen),
+        PAYLOAD,
+        Some("sender_mismatch"),
+    ));
+    out.push(case(
+        "intent_not_granted",
+        "an intent on a resource outside the grant",
+        &[&g],
+        std_env(&|c| c["intent"]["resource"] = json!("project/beta/1")),
+        PAYLOAD,
+        Some("intent_not_granted"),
+    ));
+    out.push(case(
+        "payload_mismatch",
+        "the payload beside the envelope is not the one it was sealed over",
+        &[&g],
+        request.clone(),
+        br#"{"ticket":124}"#,
+        Some("payload_mismatch"),
+    ));
+    let mut revoked = case(
+        "revoked",
+        "the root token is revoked",
+        &[&g],
+        request.clone(),
+        PAYLOAD,
+        Some("revoked"),
+    );
     revoked.config = json!({"revocations": {"tokens": ["vec-grant-000000001"]}});
     out.push(revoked);
-    let mut replay = case("replayed", "the same envelope twice at one verifier: allowed, then replayed", &[&g], request.clone(), PAYLOAD, None);
-    replay.steps.push((request, PAYLOAD.to_vec(), Some("replayed")));
+    let mut replay = case(
+        "replayed",
+        "the same envelope twice at one verifier: allowed, then replayed",
+        &[&g],
+        request.clone(),
+        PAYLOAD,
+        None,
+    );
+    replay
+        .steps
+        .push((request, PAYLOAD.to_vec(), Some("replayed")));
     out.push(replay);
     out
 }

@@ -340,10 +340,10 @@ impl AgentIdentity {
             public_key: None,
         }
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .map_err(|_| Error::Key {
-                path: None,
-                problem: "could not encode the private key as PKCS#8".to_owned(),
-            })
+        .map_err(|_| Error::Key {
+            path: None,
+            problem: "could not encode the private key as PKCS#8".to_owned(),
+        })
     }
 
     /// Writes the **secret** key as PKCS#8 PEM to a new file with mode 0600. Refuses to

@@ -49,10 +49,15 @@ fn crate_tokens_and_envelopes_verify_under_jsonwebtoken() {
     let w = World::new();
     let grant = w.grant();
     let sub = w.sub_grant(&grant);
-    let claims =
-        jsonwebtoken_verify(grant.as_str(), w.orchestrator.identity.key(), TYP_DELEGATION).unwrap();
+    let claims = jsonwebtoken_verify(
+        grant.as_str(),
+        w.orchestrator.identity.key(),
+        TYP_DELEGATION,
+    )
+    .unwrap();
     assert_eq!(claims, grant.claims_json());
-    let claims = jsonwebtoken_verify(sub.as_str(), w.planner.identity.key(), TYP_DELEGATION).unwrap();
+    let claims =
+        jsonwebtoken_verify(sub.as_str(), w.planner.identity.key(), TYP_DELEGATION).unwrap();
     assert_eq!(claims["iss"], w.planner.id().as_str());
     let env = w.request(std::slice::from_ref(&grant));
     let claims = jsonwebtoken_verify(env.as_str(), w.planner.identity.key(), TYP_HANDOFF).unwrap();
@@ -60,7 +65,12 @@ fn crate_tokens_and_envelopes_verify_under_jsonwebtoken() {
     assert_eq!(claims["chain"][0], grant.as_str());
     // It is a real check: the wrong key, or one changed signature byte, fails.
     assert!(jsonwebtoken_verify(env.as_str(), w.mallory.identity.key(), TYP_HANDOFF).is_err());
-    assert!(jsonwebtoken_verify(&tampered(env.as_str()), w.planner.identity.key(), TYP_HANDOFF).is_err());
+    assert!(jsonwebtoken_verify(
+        &tampered(env.as_str()),
+        w.planner.identity.key(),
+        TYP_HANDOFF
+    )
+    .is_err());
 }
 
 #[test]
@@ -100,10 +110,14 @@ fn jsonwebtoken_tokens_and_envelopes_verify_under_the_crate() {
         TYP_HANDOFF,
         &w.envelope_claims(&w.planner, &w.executor, &[&token]),
     );
-    let h = w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx()).unwrap();
+    let h = w
+        .verifier(&w.executor)
+        .verify(&env, PAYLOAD, &ctx())
+        .unwrap();
     assert_eq!(h.sender(), w.planner.id());
     assert_reason(
-        w.verifier(&w.executor).verify(&tampered(&env), PAYLOAD, &ctx()),
+        w.verifier(&w.executor)
+            .verify(&tampered(&env), PAYLOAD, &ctx()),
         Reason::BadSignature,
     );
 }
@@ -156,24 +170,44 @@ fn crate_tokens_and_envelopes_verify_under_pyjwt() {
     let out = run_py(
         &py,
         "pyjwt_verify.py",
-        &[grant.as_str(), &x(w.orchestrator.identity.key()), TYP_DELEGATION],
+        &[
+            grant.as_str(),
+            &x(w.orchestrator.identity.key()),
+            TYP_DELEGATION,
+        ],
     )
     .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), grant.claims_json());
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        grant.claims_json()
+    );
     let out = run_py(
         &py,
         "pyjwt_verify.py",
         &[env.as_str(), &x(w.planner.identity.key()), TYP_HANDOFF],
     )
     .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), env.claims_json());
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        env.claims_json()
+    );
     // Real checks: a changed signature byte, the wrong key, and the wrong typ all fail.
     let x_planner = x(w.planner.identity.key());
     let bad = tampered(env.as_str());
     assert!(run_py(&py, "pyjwt_verify.py", &[&bad, &x_planner, TYP_HANDOFF]).is_err());
     let x_mallory = x(w.mallory.identity.key());
-    assert!(run_py(&py, "pyjwt_verify.py", &[env.as_str(), &x_mallory, TYP_HANDOFF]).is_err());
-    assert!(run_py(&py, "pyjwt_verify.py", &[env.as_str(), &x_planner, TYP_DELEGATION]).is_err());
+    assert!(run_py(
+        &py,
+        "pyjwt_verify.py",
+        &[env.as_str(), &x_mallory, TYP_HANDOFF]
+    )
+    .is_err());
+    assert!(run_py(
+        &py,
+        "pyjwt_verify.py",
+        &[env.as_str(), &x_planner, TYP_DELEGATION]
+    )
+    .is_err());
 }
 
 #[test]
@@ -192,17 +226,30 @@ fn pyjwt_tokens_with_the_right_claims_verify_under_the_crate() {
     let token = run_py(
         &py,
         "pyjwt_make.py",
-        &[&orch_pem, w.orchestrator.kid(), TYP_DELEGATION, &claims.to_string()],
+        &[
+            &orch_pem,
+            w.orchestrator.kid(),
+            TYP_DELEGATION,
+            &claims.to_string(),
+        ],
     )
     .unwrap();
     let env_claims = w.envelope_claims(&w.planner, &w.executor, &[&token]);
     let env = run_py(
         &py,
         "pyjwt_make.py",
-        &[&planner_pem, w.planner.kid(), TYP_HANDOFF, &env_claims.to_string()],
+        &[
+            &planner_pem,
+            w.planner.kid(),
+            TYP_HANDOFF,
+            &env_claims.to_string(),
+        ],
     )
     .unwrap();
-    let h = w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx()).unwrap();
+    let h = w
+        .verifier(&w.executor)
+        .verify(&env, PAYLOAD, &ctx())
+        .unwrap();
     assert_eq!(h.sender(), w.planner.id());
     assert_eq!(h.chain().len(), 1);
     // PyJWT's default header (`typ: JWT`) is not a delegation token: refused by type.
@@ -210,7 +257,12 @@ fn pyjwt_tokens_with_the_right_claims_verify_under_the_crate() {
     let jwt_typ = run_py(
         &py,
         "pyjwt_make.py",
-        &[&planner_pem, w.planner.kid(), "JWT", &env_claims.to_string()],
+        &[
+            &planner_pem,
+            w.planner.kid(),
+            "JWT",
+            &env_claims.to_string(),
+        ],
     )
     .unwrap();
     assert_reason(
@@ -248,10 +300,17 @@ fn a_key_the_crate_writes_is_read_by_openssl() {
             return;
         }
     };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // SPKI DER of an Ed25519 key: 12 bytes of algorithm header, then the raw 32-byte key.
     assert_eq!(out.stdout.len(), 44);
-    assert_eq!(&out.stdout[..12], &[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+    assert_eq!(
+        &out.stdout[..12],
+        &[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]
+    );
     assert_eq!(&out.stdout[12..], w.planner.identity.key().as_bytes());
     // And openssl reads it as an ED25519 private key.
     let text = Command::new("openssl")

@@ -84,17 +84,24 @@ impl Setup {
     /// The nine agents of a maximal chain: the authority, then eight delegates.
     fn agents(&self) -> Vec<&Agent> {
         let w = &self.w;
-        let mut v = vec![&w.orchestrator, &w.planner, &w.executor, &w.payments, &w.mallory];
+        let mut v = vec![
+            &w.orchestrator,
+            &w.planner,
+            &w.executor,
+            &w.payments,
+            &w.mallory,
+        ];
         v.extend(self.extra.iter());
         v
     }
 
     fn measure(&self, envelope: &str, payload: &[u8]) -> Measured {
-        let verifier = HandoffVerifier::builder(self.w.outsider.id().clone(), self.counting.clone())
-            .clock(self.w.clock.clone())
-            .audit(DiscardAudit)
-            .build()
-            .unwrap();
+        let verifier =
+            HandoffVerifier::builder(self.w.outsider.id().clone(), self.counting.clone())
+                .clock(self.w.clock.clone())
+                .audit(DiscardAudit)
+                .build()
+                .unwrap();
         self.counting.resolves.store(0, Ordering::SeqCst);
         let region = Region::new(GLOBAL);
         let result = verifier.verify(envelope, payload, &Context::new());
@@ -133,7 +140,11 @@ fn worst_case(s: &Setup) -> (Vec<DelegationToken>, HandoffEnvelope) {
 fn max_chain(s: &Setup, big: bool) -> Vec<DelegationToken> {
     let agents = s.agents();
     let ext = json!({"note": "e".repeat(if big { 1900 } else { 1 })});
-    let caps = if big { big_caps() } else { big_caps()[7..8].to_vec() };
+    let caps = if big {
+        big_caps()
+    } else {
+        big_caps()[7..8].to_vec()
+    };
     let mut tokens: Vec<DelegationToken> = Vec::new();
     for i in 0..MAX_CHAIN_LINKS {
         let builder = match tokens.last() {
@@ -146,7 +157,10 @@ fn max_chain(s: &Setup, big: bool) -> Vec<DelegationToken> {
         let t = caps
             .iter()
             .cloned()
-            .fold(builder.delegate_to(&agents[i + 1].public()), TokenBuilder::grant)
+            .fold(
+                builder.delegate_to(&agents[i + 1].public()),
+                TokenBuilder::grant,
+            )
             .ext(&ext)
             .unwrap()
             .issued_at(s.w.now())
@@ -195,7 +209,10 @@ fn padded_envelope(s: &Setup, tokens: &[DelegationToken], target: usize) -> Hand
 fn report(name: &str, m: &Measured) {
     println!(
         "{name}: decision={:?} key_resolutions={} allocations={} bytes_allocated={}",
-        m.result.as_ref().map(|_| "allow").map_err(Rejection::reason),
+        m.result
+            .as_ref()
+            .map(|_| "allow")
+            .map_err(Rejection::reason),
         m.resolves,
         m.allocations,
         m.bytes_allocated
@@ -214,7 +231,10 @@ fn worst_case_envelope_is_verified_in_bounded_work() {
     let s = Setup::new();
     let (_, env) = worst_case(&s);
     let size = env.as_str().len();
-    assert!(size <= MAX_ENVELOPE_BYTES && size + 8 >= MAX_ENVELOPE_BYTES, "{size}");
+    assert!(
+        size <= MAX_ENVELOPE_BYTES && size + 8 >= MAX_ENVELOPE_BYTES,
+        "{size}"
+    );
     assert_eq!(env.claimed_chain().len(), MAX_CHAIN_LINKS);
 
     let m = s.measure(env.as_str(), PAYLOAD);
@@ -223,7 +243,13 @@ fn worst_case_envelope_is_verified_in_bounded_work() {
     // The same chain without the padding argument, for comparison.
     let small = padded_envelope(&s, &max_chain(&s, true), 0);
     let m0 = s.measure(small.as_str(), PAYLOAD);
-    report(&format!("allow, 8 links, {} bytes (no padding)", small.as_str().len()), &m0);
+    report(
+        &format!(
+            "allow, 8 links, {} bytes (no padding)",
+            small.as_str().len()
+        ),
+        &m0,
+    );
     m0.result.as_ref().unwrap();
     assert_eq!(h.chain().len(), MAX_CHAIN_LINKS);
     // Nine signatures (envelope + 8 links) must each have been checked with a resolved key.
@@ -292,7 +318,12 @@ fn oversized_and_overlong_inputs_are_refused_before_any_signature_check() {
     assert!(m.bytes_allocated <= MAX_BYTES, "{}", m.bytes_allocated);
 
     // An unsigned 64 KiB blob of well-formed base64url: malformed, no key lookup.
-    let blob = format!("{}.{}.{}", "A".repeat(20_000), "B".repeat(40_000), "C".repeat(86));
+    let blob = format!(
+        "{}.{}.{}",
+        "A".repeat(20_000),
+        "B".repeat(40_000),
+        "C".repeat(86)
+    );
     let m = s.measure(&blob, PAYLOAD);
     report("deny, 64 KiB junk", &m);
     assert!(m.result.is_err());

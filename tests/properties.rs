@@ -227,7 +227,8 @@ fn narrow(parent: &Capability, rng: &mut Rng) -> Capability {
         c = match l {
             Limit::Max(m) => {
                 let m = m.as_u64().unwrap();
-                c.max(name.as_str(), m.saturating_sub(rng.next() % 2)).unwrap()
+                c.max(name.as_str(), m.saturating_sub(rng.next() % 2))
+                    .unwrap()
             }
             Limit::In(set) => {
                 let keep: Vec<&String> = set.iter().filter(|_| rng.next() % 3 != 0).collect();

@@ -59,7 +59,8 @@ fn verifier(config: &Value) -> HandoffVerifier {
     let now = UnixTime::from_secs(config["now"].as_u64().unwrap());
     let mut limits = Limits::default();
     limits.leeway = Duration::from_secs(config["leeway_secs"].as_u64().unwrap());
-    limits.max_envelope_ttl = Duration::from_secs(config["max_envelope_ttl_secs"].as_u64().unwrap());
+    limits.max_envelope_ttl =
+        Duration::from_secs(config["max_envelope_ttl_secs"].as_u64().unwrap());
     limits.max_token_ttl = Duration::from_secs(config["max_token_ttl_secs"].as_u64().unwrap());
     limits.max_chain_len = usize::try_from(config["max_chain_len"].as_u64().unwrap()).unwrap();
     let revocations = match &config["revocations"] {
@@ -95,7 +96,11 @@ fn every_vector_gets_its_expected_decision() {
             let payload = URL_SAFE_NO_PAD
                 .decode(step["payload_b64"].as_str().unwrap())
                 .unwrap();
-            let got = verifier.verify(step["envelope"].as_str().unwrap(), &payload, &Context::new());
+            let got = verifier.verify(
+                step["envelope"].as_str().unwrap(),
+                &payload,
+                &Context::new(),
+            );
             let expected = &step["expected"];
             match (expected["decision"].as_str().unwrap(), got) {
                 ("allow", Ok(_)) => {}

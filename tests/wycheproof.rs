@@ -79,7 +79,11 @@ fn wycheproof_ed25519_every_vector_by_tc_id() {
             let got = crate_accepts(&pk, &msg, &sig);
             if sig.len() != 64 {
                 short_or_long += 1;
-                assert!(!got, "tcId {tc}: a {}-byte signature was accepted", sig.len());
+                assert!(
+                    !got,
+                    "tcId {tc}: a {}-byte signature was accepted",
+                    sig.len()
+                );
             }
             match (expected, got) {
                 (true, true) => valid_accepted += 1,
@@ -88,7 +92,10 @@ fn wycheproof_ed25519_every_vector_by_tc_id() {
             }
         }
     }
-    assert!(wrong.is_empty(), "vectors with the wrong outcome: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "vectors with the wrong outcome: {wrong:?}"
+    );
     assert_eq!(seen.len(), 151, "every vector is run");
     assert_eq!(
         seen,
@@ -167,7 +174,10 @@ fn every_low_order_point_encoding_is_refused_as_a_key() {
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&bytes)}).to_string();
         assert!(AgentKey::from_jwk_json(&jwk).is_err(), "{hx} as a JWK");
         let err = TrustBundle::from_json(&bundle_with_key(&bytes)).unwrap_err();
-        assert!(matches!(err, Error::Bundle { .. }), "{hx} in a bundle: {err}");
+        assert!(
+            matches!(err, Error::Bundle { .. }),
+            "{hx} in a bundle: {err}"
+        );
     }
     assert_eq!(canonical, 8);
 }
@@ -358,7 +368,10 @@ fn non_canonical_s_is_a_bad_signature() {
     let w = World::new();
     let env = w.request(&[w.grant()]);
     let real = unb64(env.as_str().rsplit_once('.').unwrap().1);
-    assert!(check(&w, env.as_str()).is_ok(), "control: the real envelope verifies");
+    assert!(
+        check(&w, env.as_str()).is_ok(),
+        "control: the real envelope verifies"
+    );
     // S + l: the same scalar mod l, so the group equation still holds (the lenient check of
     // ed25519-dalek 1.x-era verifiers and many others reduce S and accept it).
     let mut malleated = real.clone();
