@@ -1,4 +1,6 @@
 //! A fixed world for the fuzz targets: deterministic keys, a fixed clock, one valid chain.
+//! Its seeds differ from the golden vectors' (whose tokens seed the corpus), so no corpus
+//! input carries a signature this world trusts: "random input never verifies" is exact.
 #![allow(dead_code)]
 
 use agent_handoff::*;
@@ -20,11 +22,11 @@ fn id(s: &str) -> AgentId {
 impl World {
     pub fn new() -> World {
         let orchestrator =
-            AgentIdentity::from_seed(id("spiffe://acme.example/orchestrator"), &[1; 32]);
+            AgentIdentity::from_seed(id("spiffe://acme.example/orchestrator"), &[11; 32]);
         let planner =
-            AgentIdentity::from_seed(id("spiffe://acme.example/agents/planner"), &[2; 32]);
+            AgentIdentity::from_seed(id("spiffe://acme.example/agents/planner"), &[12; 32]);
         let executor =
-            AgentIdentity::from_seed(id("spiffe://acme.example/agents/executor"), &[3; 32]);
+            AgentIdentity::from_seed(id("spiffe://acme.example/agents/executor"), &[13; 32]);
         let mut bundle = TrustBundle::new("acme.example").unwrap();
         bundle.add_authority(&orchestrator.public()).unwrap();
         bundle.add_agent(&planner.public()).unwrap();

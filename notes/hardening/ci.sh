@@ -6,8 +6,8 @@ python3 -m venv target/pyenv
 target/pyenv/bin/pip install --quiet pyjwt cryptography
 export HANDOFF_PYTHON="$PWD/target/pyenv/bin/python"
 
-echo "+ HANDOFF_PYTHON=$HANDOFF_PYTHON cargo test --test wycheproof --test properties --test interop --test vectors --test limits"
-cargo test --test wycheproof --test properties --test interop --test vectors --test limits
+echo "+ HANDOFF_PYTHON=$HANDOFF_PYTHON cargo test --test wycheproof --test properties --test interop --test vectors --test limits --test regressions"
+cargo test --test wycheproof --test properties --test interop --test vectors --test limits --test regressions
 
 echo "+ cargo run --example gen_vectors -- target/vectors-fresh && diff -r tests/vectors target/vectors-fresh"
 cargo run --quiet --example gen_vectors -- target/vectors-fresh
