@@ -329,19 +329,21 @@ impl AgentIdentity {
         })
     }
 
-    /// Exports the **secret** key as PKCS#8 PEM (RFC 8410, version 1, the form `openssl pkey`
-    /// reads). The result zeroizes itself when dropped.
+    /// Exports the **secret** key as PKCS#8 PEM. The result zeroizes itself when dropped.
+    ///
+    /// Written as a version 1 `PrivateKeyInfo` without the optional public key (RFC 8410
+    /// section 7, first example), the form `openssl genpkey` writes: OpenSSL 3.0 and Python's
+    /// `cryptography` refuse the version 2 form that `SigningKey::to_pkcs8_pem` produces.
     pub fn export_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
-        let keypair = ed25519_dalek::pkcs8::KeypairBytes {
+        ed25519_dalek::pkcs8::KeypairBytes {
             secret_key: self.signing.to_bytes(),
             public_key: None,
-        };
-        keypair
-            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .map_err(|_| Error::Key {
-                path: None,
-                problem: "could not encode the private key as PKCS#8".to_owned(),
-            })
+        }
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|_| Error::Key {
+            path: None,
+            problem: "could not encode the private key as PKCS#8".to_owned(),
+        })
     }
 
     /// Writes the **secret** key as PKCS#8 PEM to a new file with mode 0600. Refuses to

@@ -260,8 +260,14 @@ fn check_header(bytes: &[u8], kind: Kind) -> Result<KeyId, Rejection> {
 /// Describes a JSON error without echoing input bytes.
 pub(crate) fn json_problem(e: &serde_json::Error) -> String {
     // serde_json messages name fields and types, never the input's values.
+    // (Unknown member names are echoed, so the cut must fall on a character boundary:
+    // `truncate` panics inside a multi-byte character.)
     let mut text = e.to_string();
-    text.truncate(200);
+    let mut cut = text.len().min(200);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
     text
 }
 

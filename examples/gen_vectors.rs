@@ -1,0 +1,590 @@
+//! Generates the golden vectors in `tests/vectors/` (format: `notes/hardening/README.md`).
+//!
+//! ```sh
+//! cargo run --example gen_vectors -- tests/vectors
+//! ```
+//!
+//! Everything is deterministic: keys come from fixed seeds, every claim (including each `jti`)
+//! is written here rather than by the builders, the clock is fixed, and Ed25519 signatures are
+//! deterministic. `tests/vectors.rs` checks that the committed files equal a fresh run.
+
+use agent_handoff::{AgentId, AgentIdentity, TrustBundle, TYP_DELEGATION, TYP_HANDOFF};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use serde_json::{json, Value};
+use sha2::Digest as _;
+
+/// The instant every vector is verified at: 2027-01-15T08:00:00Z.
+pub const NOW: u64 = 1_800_000_000;
+/// The trust domain of every vector.
+pub const DOMAIN: &str = "acme.example";
+
+/// The format tag in every vector file.
+pub const FORMAT: &str = "agent-handoff-vectors/1";
+
+struct Agent {
+    id: &'static str,
+    seed: [u8; 32],
+}
+
+impl Agent {
+    fn identity(&self) -> AgentIdentity {
+        let id: AgentId = self.id.parse().unwrap_or_else(|e| panic!("{e}"));
+        AgentIdentity::from_seed(id, &self.seed)
+    }
+    fn kid(&self) -> String {
+        self.identity().kid().as_str().to_owned()
+    }
+}
+
+const ORCH: Agent = Agent {
+    id: "spiffe://acme.example/orchestrator",
+    seed: [1; 32],
+};
+const PLANNER: Agent = Agent {
+    id: "spiffe://acme.example/agents/planner",
+    seed: [2; 32],
+};
+const EXECUTOR: Agent = Agent {
+    id: "spiffe://acme.example/agents/executor",
+    seed: [3; 32],
+};
+const PAYMENTS: Agent = Agent {
+    id: "spiffe://acme.example/tools/payments",
+    seed: [4; 32],
+};
+const MALLORY: Agent = Agent {
+    id: "spiffe://acme.example/agents/mallory",
+    seed: [5; 32],
+};
+const OUTSIDER: Agent = Agent {
+    id: "spiffe://acme.example/agents/outsider",
+    seed: [6; 32],
+};
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sign(seed: &[u8; 32], header: &Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = SigningKey::from_bytes(seed).sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
+
+fn header(typ: &str, kid: &str) -> Value {
+    json!({"alg": "EdDSA", "typ": typ, "kid": kid})
+}
+
+fn token_hash(compact: &str) -> String {
+    b64(&sha2::Sha256::digest(compact.as_bytes()))
+}
+
+fn digest(payload: &[u8]) -> String {
+    format!("sha-256:{}", b64(&sha2::Sha256::digest(payload)))
+}
+
+const PAYLOAD: &[u8] = br#"{"ticket":123}"#;
+
+fn grant_caps() -> Value {
+    json!([
+        {"action": "tickets.*", "resource": "project/alpha/*"},
+        {"action": "payments.execute", "resource": "account/ops/*", "limits": {"amount": {"max": 500}}}
+    ])
+}
+
+fn token_claims(
+    jti: &str,
+    iss: &Agent,
+    sub: &Agent,
+    parent: Option<&str>,
+    caps: Value,
+    depth: u64,
+) -> Value {
+    let mut v = json!({
+        "jti": jti, "iss": iss.id, "sub": sub.id, "cnf": {"jkt": sub.kid()},
+        "task": "task-42", "caps": caps, "depth": depth, "iat": NOW - 60, "exp": NOW + 600,
+    });
+    if let Some(p) = parent {
+        v["parent"] = json!(token_hash(p));
+    }
+    v
+}
+
+fn token(signer: &Agent, claims: &Value) -> String {
+    sign(&signer.seed, &header(TYP_DELEGATION, &signer.kid()), claims)
+}
+
+/// orchestrator → planner: tickets.* on project/alpha/*, payments up to 500; depth 2.
+fn grant() -> String {
+    token(
+        &ORCH,
+        &token_claims(
+            "vec-grant-000000001",
+            &ORCH,
+            &PLANNER,
+            None,
+            grant_caps(),
+            2,
+        ),
+    )
+}
+
+/// planner → executor: tickets.read only; depth 1.
+fn sub_grant(parent: &str) -> String {
+    let caps = json!([{"action": "tickets.read", "resource": "project/alpha/*"}]);
+    token(
+        &PLANNER,
+        &token_claims(
+            "vec-subgrant-0000001",
+            &PLANNER,
+            &EXECUTOR,
+            Some(parent),
+            caps,
+            1,
+        ),
+    )
+}
+
+fn envelope_claims(iss: &Agent, aud: &Agent, chain: &[&str]) -> Value {
+    json!({
+        "jti": "vec-envelope-0000001", "iss": iss.id, "aud": aud.id, "task": "task-42",
+        "intent": {"action": "tickets.read", "resource": "project/alpha/123"},
+        "digest": digest(PAYLOAD), "iat": NOW - 10, "exp": NOW + 50, "chain": chain,
+    })
+}
+
+fn envelope(signer: &Agent, claims: &Value) -> String {
+    sign(&signer.seed, &header(TYP_HANDOFF, &signer.kid()), claims)
+}
+
+struct Case {
+    name: &'static str,
+    description: &'static str,
+    me: &'static Agent,
+    tokens: Vec<String>,
+    config: Value,
+    steps: Vec<(String, Vec<u8>, Option<&'static str>)>,
+}
+
+fn case(
+    name: &'static str,
+    description: &'static str,
+    tokens: &[&str],
+    envelope: String,
+    payload: &[u8],
+    reason: Option<&'static str>,
+) -> Case {
+    Case {
+        name,
+        description,
+        me: &EXECUTOR,
+        tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+        config: json!({}),
+        steps: vec![(envelope, payload.to_vec(), reason)],
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let g = grant();
+    let s = sub_grant(&g);
+    let std_env = |f: &dyn Fn(&mut Value)| {
+        let mut c = envelope_claims(&PLANNER, &EXECUTOR, &[&g]);
+        f(&mut c);
+        envelope(&PLANNER, &c)
+    };
+    let request = std_env(&|_| {});
+    let mut out = Vec::new();
+
+    out.push(case(
+        "allow-request",
+        "the planner asks the executor to read a ticket on its own authority (request mode)",
+        &[&g],
+        request.clone(),
+        PAYLOAD,
+        None,
+    ));
+    let mut deleg = envelope_claims(&PLANNER, &EXECUTOR, &[&g, &s]);
+    deleg["intent"]["resource"] = json!("project/alpha/7");
+    out.push(case(
+        "allow-delegation",
+        "the planner hands a narrowed grant to the executor (delegation mode)",
+        &[&g, &s],
+        envelope(&PLANNER, &deleg),
+        PAYLOAD,
+        None,
+    ));
+    let pay = |amount: u64| {
+        std_env(&|c| {
+            c["intent"] = json!({"action": "payments.execute", "resource": "account/ops/9", "args": {"amount": amount}});
+        })
+    };
+    out.push(case(
+        "allow-args-within-limit",
+        "an argument exactly at its `max` limit",
+        &[&g],
+        pay(500),
+        PAYLOAD,
+        None,
+    ));
+    out.push(case(
+        "intent_not_granted-arg-over-limit",
+        "an argument one over its `max` limit",
+        &[&g],
+        pay(501),
+        PAYLOAD,
+        Some("intent_not_granted"),
+    ));
+
+    let big = std_env(&|c| c["intent"]["args"] = json!({"pad": "p".repeat(50_000)}));
+    out.push(case(
+        "too_large",
+        "a signed envelope of more than 64 KiB",
+        &[&g],
+        big,
+        PAYLOAD,
+        Some("too_large"),
+    ));
+    out.push(case(
+        "malformed-unknown-member",
+        "a signed envelope with an unknown claim",
+        &[&g],
+        std_env(&|c| c["extra"] = json!(1)),
+        PAYLOAD,
+        Some("malformed"),
+    ));
+    let claims = envelope_claims(&PLANNER, &EXECUTOR, &[&g]);
+    out.push(case(
+        "unsupported_algorithm-none",
+        "header `alg` `none` (still carrying an Ed25519 signature)",
+        &[&g],
+        sign(
+            &PLANNER.seed,
+            &json!({"alg": "none", "typ": TYP_HANDOFF, "kid": PLANNER.kid()}),
+            &claims,
+        ),
+        PAYLOAD,
+        Some("unsupported_algorithm"),
+    ));
+    out.push(case(
+        "wrong_type",
+        "an envelope whose header says it is a delegation token",
+        &[&g],
+        sign(
+            &PLANNER.seed,
+            &header(TYP_DELEGATION, &PLANNER.kid()),
+            &claims,
+        ),
+        PAYLOAD,
+        Some("wrong_type"),
+    ));
+    out.push(case("forbidden_header-jku", "a header with `jku`", &[&g], sign(&PLANNER.seed, &json!({"alg": "EdDSA", "typ": TYP_HANDOFF, "kid": PLANNER.kid(), "jku": "https://evil.example/keys"}), &claims), PAYLOAD, Some("forbidden_header")));
+    let mut c = envelope_claims(&OUTSIDER, &EXECUTOR, &[&g]);
+    c["iss"] = json!(OUTSIDER.id);
+    out.push(case(
+        "unknown_key",
+        "an envelope from an agent the trust bundle does not know",
+        &[&g],
+        envelope(&OUTSIDER, &c),
+        PAYLOAD,
+        Some("unknown_key"),
+    ));
+    let rogue = token(
+        &PLANNER,
+        &token_claims(
+            "vec-rogue-root-00001",
+            &PLANNER,
+            &EXECUTOR,
+            None,
+            grant_caps(),
+            0,
+        ),
+    );
+    let c = envelope_claims(&EXECUTOR, &PAYMENTS, &[&rogue]);
+    let mut untrusted = case(
+        "untrusted_root",
+        "a root token minted by an agent that is not an authority",
+        &[&rogue],
+        envelope(&EXECUTOR, &c),
+        PAYLOAD,
+        Some("untrusted_root"),
+    );
+    untrusted.me = &PAYMENTS;
+    out.push(untrusted);
+    out.push(case(
+        "bad_signature",
+        "the planner's envelope signed with mallory's key",
+        &[&g],
+        sign(&MALLORY.seed, &header(TYP_HANDOFF, &PLANNER.kid()), &claims),
+        PAYLOAD,
+        Some("bad_signature"),
+    ));
+    out.push(case(
+        "not_yet_valid",
+        "an envelope issued 60 s in the future",
+        &[&g],
+        std_env(&|c| {
+            c["iat"] = json!(NOW + 60);
+            c["exp"] = json!(NOW + 120);
+        }),
+        PAYLOAD,
+        Some("not_yet_valid"),
+    ));
+    out.push(case(
+        "expired",
+        "an envelope that expired 100 s ago",
+        &[&g],
+        std_env(&|c| {
+            c["iat"] = json!(NOW - 200);
+            c["exp"] = json!(NOW - 100);
+        }),
+        PAYLOAD,
+        Some("expired"),
+    ));
+    out.push(case(
+        "ttl_too_long",
+        "an envelope living 121 s (the maximum is 120 s)",
+        &[&g],
+        std_env(&|c| {
+            c["iat"] = json!(NOW - 1);
+            c["exp"] = json!(NOW + 120);
+        }),
+        PAYLOAD,
+        Some("ttl_too_long"),
+    ));
+    out.push(case(
+        "wrong_audience",
+        "an envelope addressed to the payments tool, shown to the executor",
+        &[&g],
+        std_env(&|c| c["aud"] = json!(PAYMENTS.id)),
+        PAYLOAD,
+        Some("wrong_audience"),
+    ));
+    let mut too_long = case(
+        "chain_too_long",
+        "a two-link chain at a verifier that allows one link",
+        &[&g, &s],
+        envelope(&PLANNER, &deleg),
+        PAYLOAD,
+        Some("chain_too_long"),
+    );
+    too_long.config = json!({"max_chain_len": 1});
+    out.push(too_long);
+    let mut broken = token_claims(
+        "vec-broken-00000001",
+        &PLANNER,
+        &EXECUTOR,
+        Some(&g),
+        json!([{"action": "tickets.read", "resource": "project/alpha/*"}]),
+        1,
+    );
+    broken["parent"] = json!(token_hash("another token"));
+    let broken = token(&PLANNER, &broken);
+    out.push(case(
+        "broken_chain",
+        "a child whose `parent` is not the hash of the previous link",
+        &[&g, &broken],
+        envelope(
+            &PLANNER,
+            &envelope_claims(&PLANNER, &EXECUTOR, &[&g, &broken]),
+        ),
+        PAYLOAD,
+        Some("broken_chain"),
+    ));
+    let g0 = token(
+        &ORCH,
+        &token_claims(
+            "vec-grant-depth0-001",
+            &ORCH,
+            &PLANNER,
+            None,
+            grant_caps(),
+            0,
+        ),
+    );
+    let c0 = token(
+        &PLANNER,
+        &token_claims(
+            "vec-child-depth0-001",
+            &PLANNER,
+            &EXECUTOR,
+            Some(&g0),
+            json!([{"action": "tickets.read", "resource": "project/alpha/*"}]),
+            0,
+        ),
+    );
+    out.push(case(
+        "delegation_forbidden",
+        "a delegate with depth 0 delegates anyway",
+        &[&g0, &c0],
+        envelope(&PLANNER, &envelope_claims(&PLANNER, &EXECUTOR, &[&g0, &c0])),
+        PAYLOAD,
+        Some("delegation_forbidden"),
+    ));
+    let wide = token(
+        &PLANNER,
+        &token_claims(
+            "vec-escalate-0000001",
+            &PLANNER,
+            &EXECUTOR,
+            Some(&g),
+            json!([{"action": "tickets.read", "resource": "project/*"}]),
+            1,
+        ),
+    );
+    out.push(case(
+        "escalation",
+        "a child that widens `project/alpha/*` to `project/*`",
+        &[&g, &wide],
+        envelope(
+            &PLANNER,
+            &envelope_claims(&PLANNER, &EXECUTOR, &[&g, &wide]),
+        ),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    out.push(case(
+        "task_mismatch",
+        "an envelope for another task than its chain",
+        &[&g],
+        std_env(&|c| c["task"] = json!("task-43")),
+        PAYLOAD,
+        Some("task_mismatch"),
+    ));
+    let mut stolen = envelope_claims(&MALLORY, &EXECUTOR, &[&g]);
+    stolen["iss"] = json!(MALLORY.id);
+    out.push(case(
+        "sender_mismatch",
+        "mallory uses a chain granted to the planner",
+        &[&g],
+        envelope(&MALLORY, &stolen),
+        PAYLOAD,
+        Some("sender_mismatch"),
+    ));
+    out.push(case(
+        "intent_not_granted",
+        "an intent on a resource outside the grant",
+        &[&g],
+        std_env(&|c| c["intent"]["resource"] = json!("project/beta/1")),
+        PAYLOAD,
+        Some("intent_not_granted"),
+    ));
+    out.push(case(
+        "payload_mismatch",
+        "the payload beside the envelope is not the one it was sealed over",
+        &[&g],
+        request.clone(),
+        br#"{"ticket":124}"#,
+        Some("payload_mismatch"),
+    ));
+    let mut revoked = case(
+        "revoked",
+        "the root token is revoked",
+        &[&g],
+        request.clone(),
+        PAYLOAD,
+        Some("revoked"),
+    );
+    revoked.config = json!({"revocations": {"tokens": ["vec-grant-000000001"]}});
+    out.push(revoked);
+    let mut replay = case(
+        "replayed",
+        "the same envelope twice at one verifier: allowed, then replayed",
+        &[&g],
+        request.clone(),
+        PAYLOAD,
+        None,
+    );
+    replay
+        .steps
+        .push((request, PAYLOAD.to_vec(), Some("replayed")));
+    out.push(replay);
+    out
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Every vector file: (file name, contents).
+pub fn generate() -> Vec<(String, String)> {
+    let agents = [&ORCH, &PLANNER, &EXECUTOR, &PAYMENTS, &MALLORY, &OUTSIDER];
+    let keys = json!({
+        "format": FORMAT,
+        "about": "Agents of the vectors: Ed25519 seeds (RFC 8032 private keys, hex), public JWKs and kids. The outsider is not in the trust bundle.",
+        "agents": agents.iter().map(|a| {
+            let identity = a.identity();
+            json!({"id": a.id, "seed_hex": hex(&a.seed), "public_jwk": identity.key().to_jwk(), "kid": a.kid()})
+        }).collect::<Vec<_>>(),
+    });
+    let mut bundle = TrustBundle::new(DOMAIN).unwrap_or_else(|e| panic!("{e}"));
+    bundle
+        .add_authority(&ORCH.identity().public())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for a in [&PLANNER, &EXECUTOR, &PAYMENTS, &MALLORY] {
+        bundle
+            .add_agent(&a.identity().public())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let bundle: Value = serde_json::from_str(&bundle.to_json()).unwrap_or_default();
+    let mut files = vec![
+        ("keys.json".to_owned(), pretty(&keys)),
+        ("trust-bundle.json".to_owned(), pretty(&bundle)),
+    ];
+    for c in cases() {
+        let mut verifier = json!({
+            "me": c.me.id, "now": NOW, "trust_bundle": "trust-bundle.json",
+            "leeway_secs": 5, "max_envelope_ttl_secs": 120, "max_token_ttl_secs": 3600,
+            "max_chain_len": 8, "revocations": null,
+        });
+        if let Value::Object(over) = &c.config {
+            for (k, v) in over {
+                verifier[k] = v.clone();
+            }
+        }
+        let steps: Vec<Value> = c
+            .steps
+            .iter()
+            .map(|(env, payload, reason)| {
+                json!({
+                    "envelope": env,
+                    "payload_b64": b64(payload),
+                    "expected": match reason {
+                        None => json!({"decision": "allow"}),
+                        Some(r) => json!({"decision": "deny", "reason": r}),
+                    },
+                })
+            })
+            .collect();
+        let v = json!({
+            "format": FORMAT, "name": c.name, "description": c.description,
+            "verifier": verifier, "tokens": c.tokens, "steps": steps,
+        });
+        files.push((format!("{}.json", c.name), pretty(&v)));
+    }
+    files
+}
+
+#[allow(dead_code)]
+fn main() -> std::io::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tests/vectors".to_owned());
+    std::fs::create_dir_all(&dir)?;
+    for (name, text) in generate() {
+        std::fs::write(std::path::Path::new(&dir).join(&name), text)?;
+    }
+    println!("wrote {} vector files to {dir}", generate().len());
+    Ok(())
+}
