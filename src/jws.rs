@@ -84,6 +84,12 @@ fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Rejection {
     Rejection::new(Reason::Malformed, Location::Envelope, detail)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Signature checks made on this thread (unit tests count them).
+    pub(crate) static SIGNATURE_CHECKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A compact JWS whose syntax and header were checked; its signature is *not* verified.
 pub(crate) struct Decoded<'a> {
     /// The header `kid`: a hint for key lookup, never trusted by itself.
@@ -101,6 +107,8 @@ impl Decoded<'_> {
     /// non-canonical `R` or key). A signature that is not 64 bytes fails before any point
     /// arithmetic.
     pub(crate) fn verify(&self, key: &ed25519_dalek::VerifyingKey) -> bool {
+        #[cfg(test)]
+        SIGNATURE_CHECKS.with(|n| n.set(n.get() + 1));
         let Ok(bytes) = <[u8; 64]>::try_from(self.signature.as_slice()) else {
             return false;
         };
