@@ -221,16 +221,28 @@ mod tests {
         cache.insert(&hash(1), &iss, &kid, 5, LATER, NOW);
         assert!(cache.verified(&hash(1), &iss, &kid, 5, NOW));
         assert!(!cache.verified(&hash(2), &iss, &kid, 5, NOW), "other hash");
-        assert!(!cache.verified(&hash(1), &other, &kid, 5, NOW), "other issuer");
-        assert!(!cache.verified(&hash(1), &iss, &other_kid, 5, NOW), "other kid");
+        assert!(
+            !cache.verified(&hash(1), &other, &kid, 5, NOW),
+            "other issuer"
+        );
+        assert!(
+            !cache.verified(&hash(1), &iss, &other_kid, 5, NOW),
+            "other kid"
+        );
         assert!(cache.verified(&hash(1), &iss, &kid, 5, NOW), "still there");
-        assert!(!cache.verified(&hash(1), &iss, &kid, 6, NOW), "new generation");
+        assert!(
+            !cache.verified(&hash(1), &iss, &kid, 6, NOW),
+            "new generation"
+        );
         assert!(
             !cache.verified(&hash(1), &iss, &kid, 5, NOW),
             "a stale entry is dropped, not kept for the old generation"
         );
         cache.insert(&hash(1), &iss, &kid, 6, LATER, NOW);
-        assert!(!cache.verified(&hash(1), &iss, &kid, 6, LATER), "at drop time");
+        assert!(
+            !cache.verified(&hash(1), &iss, &kid, 6, LATER),
+            "at drop time"
+        );
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses, stats.entries), (2, 7, 0));
     }

@@ -125,7 +125,11 @@ fn an_expired_link_is_rejected_as_expired_while_cached() {
     w.clock.advance(Duration::from_secs(604));
     let before = verifier.link_cache_stats();
     verifier
-        .verify(w.request(&[grant.clone()]).as_str(), PAYLOAD, &Context::new())
+        .verify(
+            w.request(&[grant.clone()]).as_str(),
+            PAYLOAD,
+            &Context::new(),
+        )
         .unwrap();
     assert_eq!(verifier.link_cache_stats().hits - before.hits, 1);
 
