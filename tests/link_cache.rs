@@ -76,7 +76,7 @@ fn an_entry_is_not_used_after_the_key_generation_changes() {
     let w = World::new();
     let (verifier, keys) = reloadable_verifier(&w);
     let grant = w.grant();
-    warm(&w, &verifier, &[grant.clone()]);
+    warm(&w, &verifier, std::slice::from_ref(&grant));
 
     // Same keys, new generation: the link's signature is checked again.
     let mut reloaded = w.bundle.clone();
@@ -96,7 +96,7 @@ fn a_cached_link_whose_key_was_removed_is_unknown_key() {
     let w = World::new();
     let (verifier, keys) = reloadable_verifier(&w);
     let grant = w.grant();
-    warm(&w, &verifier, &[grant.clone()]);
+    warm(&w, &verifier, std::slice::from_ref(&grant));
 
     // The orchestrator rotates: a new key is added, the one that signed the grant removed.
     let rotated = AgentIdentity::from_seed(w.orchestrator.id().clone(), &[99; 32]);
@@ -119,14 +119,14 @@ fn an_expired_link_is_rejected_as_expired_while_cached() {
     let w = World::new();
     let verifier = w.verifier(&w.executor);
     let grant = w.grant(); // 600 s, leeway 5 s
-    warm(&w, &verifier, &[grant.clone()]);
+    warm(&w, &verifier, std::slice::from_ref(&grant));
 
     // Still in force within the leeway: served from the cache.
     w.clock.advance(Duration::from_secs(604));
     let before = verifier.link_cache_stats();
     verifier
         .verify(
-            w.request(&[grant.clone()]).as_str(),
+            w.request(std::slice::from_ref(&grant)).as_str(),
             PAYLOAD,
             &Context::new(),
         )
@@ -146,7 +146,7 @@ fn a_tampered_token_with_the_same_claims_is_not_a_cache_hit() {
     let w = World::new();
     let verifier = w.verifier(&w.executor);
     let grant = w.grant();
-    warm(&w, &verifier, &[grant.clone()]);
+    warm(&w, &verifier, std::slice::from_ref(&grant));
 
     // Same header and claims, another signature.
     let text = grant.as_str();
@@ -182,7 +182,7 @@ fn revocation_still_applies_to_a_cached_link() {
     let w = World::new();
     let verifier = w.verifier(&w.executor);
     let grant = w.grant();
-    warm(&w, &verifier, &[grant.clone()]);
+    warm(&w, &verifier, std::slice::from_ref(&grant));
     w.revocations.revoke_token(grant.id(), w.now()).unwrap();
     assert_reason(
         verifier.verify(w.request(&[grant]).as_str(), PAYLOAD, &Context::new()),
@@ -196,7 +196,7 @@ fn binding_still_applies_to_a_cached_link() {
     let w = World::new();
     let verifier = w.verifier(&w.executor);
     let grant = w.grant();
-    warm(&w, &verifier, &[grant.clone()]);
+    warm(&w, &verifier, std::slice::from_ref(&grant));
     let claims = w.envelope_claims(&w.mallory, &w.executor, &[grant.as_str()]);
     let wire = w.raw_envelope(&w.mallory, &claims);
     assert_reason(
