@@ -20,6 +20,7 @@ mod id;
 mod identity;
 mod jws;
 mod lifecycle;
+mod link_cache;
 mod policy;
 mod replay;
 mod revocation;
@@ -51,6 +52,7 @@ pub use crate::jws::{
     MAX_ENVELOPE_BYTES, MAX_EXT_BYTES, MAX_TOKEN_BYTES, TYP_DELEGATION, TYP_HANDOFF,
 };
 pub use crate::lifecycle::{RevocationWriter, TaskGrant};
+pub use crate::link_cache::{LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
 pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{

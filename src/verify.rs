@@ -12,7 +12,8 @@ use crate::envelope::{EnvelopeClaims, HandoffMode, PayloadDigest, MAX_CHAIN_LINK
 use crate::error::{Error, Location, Reason, Rejection};
 use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
 use crate::identity::KeyId;
-use crate::jws::{self, Kind};
+use crate::jws::{self, Decoded, Kind};
+use crate::link_cache::{LinkCache, LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
 use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
 use crate::replay::{Freshness, MemoryReplayCache, ReplayCache};
 use crate::revocation::{MemoryRevocations, RevocationQuery, Revocations, TokenRef};
@@ -35,6 +36,11 @@ pub struct Limits {
     /// Most links in a chain. Default and maximum 8 (SPEC section 4): bounds the signature
     /// checks one envelope can demand.
     pub max_chain_len: usize,
+    /// Most chain links whose verified signature is remembered. Default 10 000: about 1 MB,
+    /// enough for the live grants of a busy agent. `0` disables the cache (every link's
+    /// signature is checked on every request). Only the signature is remembered; every other
+    /// check runs on every request.
+    pub link_cache_capacity: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +50,7 @@ impl Default for Limits {
             max_envelope_ttl: Duration::from_secs(120),
             max_token_ttl: Duration::from_secs(3600),
             max_chain_len: MAX_CHAIN_LINKS,
+            link_cache_capacity: DEFAULT_LINK_CACHE_CAPACITY,
         }
     }
 }
@@ -275,6 +282,7 @@ pub struct HandoffVerifier {
     replay: Arc<dyn ReplayCache>,
     audit: Arc<dyn AuditSink>,
     on_audit_failure: AuditFailure,
+    links: LinkCache,
 }
 
 impl fmt::Debug for HandoffVerifier {
@@ -320,6 +328,12 @@ impl VerifierBuilder {
     /// Clock skew tolerated (default 5 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.limits.leeway = leeway;
+        self
+    }
+    /// Most chain links whose verified signature is remembered (default 10 000; `0`
+    /// disables the cache). See [`Limits::link_cache_capacity`].
+    pub fn link_cache_capacity(mut self, capacity: usize) -> Self {
+        self.limits.link_cache_capacity = capacity;
         self
     }
     /// The clock (default: the system clock).
@@ -389,6 +403,7 @@ impl VerifierBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryReplayCache::default())),
             audit,
             on_audit_failure: self.on_audit_failure,
+            links: LinkCache::new(self.limits.link_cache_capacity),
         })
     }
 }
@@ -450,6 +465,12 @@ impl HandoffVerifier {
     #[must_use]
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Hits, misses and size of the verified-link cache.
+    #[must_use]
+    pub fn link_cache_stats(&self) -> LinkCacheStats {
+        self.links.stats()
     }
 
     /// SPEC section 6, step by step. `claimed` collects what the input claims, for the audit
@@ -783,26 +804,8 @@ impl HandoffVerifier {
             }
 
             // Signature under the key registered for the issuer [unknown_key, bad_signature].
-            let key = self
-                .keys
-                .resolve(&claims.iss, &decoded.kid)
-                .ok_or_else(|| {
-                    reject(
-                        Reason::UnknownKey,
-                        loc,
-                        format!(
-                            "no key `{}` is registered for issuer `{}`",
-                            decoded.kid, claims.iss
-                        ),
-                    )
-                })?;
-            if !decoded.verify(&key) {
-                return Err(reject(
-                    Reason::BadSignature,
-                    loc,
-                    "token signature does not verify",
-                ));
-            }
+            let hash = TokenHash::of(compact);
+            self.check_link_signature(&decoded, &claims.iss, &hash, claims.exp, now, loc)?;
             if self.keys.resolve(&claims.sub, &claims.cnf.jkt).is_none() {
                 return Err(reject(
                     Reason::UnknownKey,
@@ -849,12 +852,57 @@ impl HandoffVerifier {
                 check_narrowing(&p.claims, &claims, &links, loc)?;
             }
             links.push(Link {
-                hash: TokenHash::of(compact),
+                hash,
                 kid: decoded.kid,
                 claims,
             });
         }
         Ok(links)
+    }
+
+    /// The signature of a link, checked unless this exact link (same hash, hence same header,
+    /// claims and signature) already verified under the key registered for its issuer and
+    /// `kid` at the resolver's current generation. The cache lock is not held while the
+    /// signature is checked.
+    fn check_link_signature(
+        &self,
+        decoded: &Decoded<'_>,
+        issuer: &AgentId,
+        hash: &TokenHash,
+        exp: UnixTime,
+        now: UnixTime,
+        loc: Location,
+    ) -> Result<(), Rejection> {
+        // Read before resolving: if the keys change in between, the entry is recorded under
+        // the old generation and never used.
+        let generation = self.keys.generation();
+        if self
+            .links
+            .verified(hash, issuer, &decoded.kid, generation, now)
+        {
+            return Ok(());
+        }
+        let key = self.keys.resolve(issuer, &decoded.kid).ok_or_else(|| {
+            reject(
+                Reason::UnknownKey,
+                loc,
+                format!(
+                    "no key `{}` is registered for issuer `{issuer}`",
+                    decoded.kid
+                ),
+            )
+        })?;
+        if !decoded.verify(&key) {
+            return Err(reject(
+                Reason::BadSignature,
+                loc,
+                "token signature does not verify",
+            ));
+        }
+        let drop_at = exp.plus(self.limits.leeway);
+        self.links
+            .insert(hash, issuer, &decoded.kid, generation, drop_at, now);
+        Ok(())
     }
 
     fn check_revocation(
@@ -1119,5 +1167,133 @@ fn verified_link(link: &Link) -> VerifiedLink {
         issued_at: c.iat,
         not_before: c.not_before(),
         expires_at: c.exp,
+    }
+}
+
+#[cfg(test)]
+mod link_cache_tests {
+    use super::*;
+    use crate::audit::DiscardAudit;
+    use crate::clock::FixedClock;
+    use crate::envelope::HandoffEnvelope;
+    use crate::identity::AgentIdentity;
+    use crate::jws::SIGNATURE_CHECKS;
+    use crate::trust::TrustBundle;
+
+    const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+    fn agent(name: &str, seed: u8) -> AgentIdentity {
+        AgentIdentity::from_seed(name.parse().unwrap(), &[seed; 32])
+    }
+
+    fn signature_checks() -> usize {
+        SIGNATURE_CHECKS.with(std::cell::Cell::get)
+    }
+
+    /// orchestrator → planner → payments → executor, and a verifier for the executor.
+    fn world(
+        capacity: usize,
+    ) -> (
+        HandoffVerifier,
+        AgentIdentity,
+        AgentIdentity,
+        Vec<DelegationToken>,
+    ) {
+        let orchestrator = agent("spiffe://acme.example/orchestrator", 1);
+        let planner = agent("spiffe://acme.example/agents/planner", 2);
+        let payments = agent("spiffe://acme.example/tools/payments", 4);
+        let executor = agent("spiffe://acme.example/agents/executor", 3);
+        let mut bundle = TrustBundle::new("acme.example").unwrap();
+        bundle.add_authority(&orchestrator.public()).unwrap();
+        for a in [&planner, &payments, &executor] {
+            bundle.add_agent(&a.public()).unwrap();
+        }
+        let root = DelegationToken::root(&orchestrator)
+            .delegate_to(&planner.public())
+            .task("task-42".parse().unwrap())
+            .allow("tickets.*", "project/alpha/*")
+            .unwrap()
+            .depth(3)
+            .ttl(Duration::from_secs(600))
+            .issued_at(T0)
+            .sign()
+            .unwrap();
+        let second = root
+            .attenuate(&planner)
+            .delegate_to(&payments.public())
+            .allow("tickets.*", "project/alpha/*")
+            .unwrap()
+            .depth(2)
+            .issued_at(T0)
+            .sign()
+            .unwrap();
+        let third = second
+            .attenuate(&payments)
+            .delegate_to(&executor.public())
+            .allow("tickets.read", "project/alpha/*")
+            .unwrap()
+            .depth(1)
+            .issued_at(T0)
+            .sign()
+            .unwrap();
+        let verifier = HandoffVerifier::builder(executor.id().clone(), bundle)
+            .clock(FixedClock::new(T0))
+            .audit(DiscardAudit)
+            .link_cache_capacity(capacity)
+            .build()
+            .unwrap();
+        (verifier, payments, executor, vec![root, second, third])
+    }
+
+    fn envelope(sender: &AgentIdentity, to: &AgentIdentity, chain: &[DelegationToken]) -> String {
+        HandoffEnvelope::builder(sender)
+            .to(to.id())
+            .intent("tickets.read", "project/alpha/7")
+            .unwrap()
+            .payload(b"{}")
+            .chain(chain)
+            .issued_at(T0)
+            .seal()
+            .unwrap()
+            .as_str()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_warm_verify_checks_exactly_one_signature() {
+        let (verifier, payments, executor, chain) = world(DEFAULT_LINK_CACHE_CAPACITY);
+        let ctx = Context::new();
+
+        let before = signature_checks();
+        let first = envelope(&payments, &executor, &chain);
+        verifier.verify(&first, b"{}", &ctx).unwrap();
+        assert_eq!(signature_checks() - before, 4, "cold: envelope + 3 links");
+
+        let before = signature_checks();
+        let second = envelope(&payments, &executor, &chain);
+        let handoff = verifier.verify(&second, b"{}", &ctx).unwrap();
+        assert_eq!(signature_checks() - before, 1, "warm: the envelope only");
+        assert_eq!(handoff.chain().len(), 3);
+        let stats = verifier.link_cache_stats();
+        assert_eq!((stats.hits, stats.misses, stats.entries), (3, 3, 3));
+    }
+
+    #[test]
+    fn a_disabled_cache_checks_every_signature() {
+        let (verifier, payments, executor, chain) = world(0);
+        let ctx = Context::new();
+        for _ in 0..2 {
+            let before = signature_checks();
+            let wire = envelope(&payments, &executor, &chain);
+            verifier.verify(&wire, b"{}", &ctx).unwrap();
+            assert_eq!(signature_checks() - before, 4);
+        }
+        assert_eq!(verifier.link_cache_stats().capacity, 0);
+    }
+
+    #[test]
+    fn verifier_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<HandoffVerifier>();
     }
 }
