@@ -43,7 +43,12 @@ pub use crate::identity::{AgentIdentity, AgentKey, Jwk, KeyId, PublicIdentity};
 pub use crate::jws::{
     MAX_ENVELOPE_BYTES, MAX_EXT_BYTES, MAX_TOKEN_BYTES, TYP_DELEGATION, TYP_HANDOFF,
 };
-pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
+#[cfg(feature = "cedar")]
+pub use crate::policy::CedarPolicy;
+pub use crate::policy::{
+    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy,
+    SharedRulePolicy, MAX_POLICY_BYTES,
+};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{
     MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, TokenRef,

@@ -1,0 +1,2 @@
+//! Rule policy tests.
+mod common;

@@ -1,0 +1,2 @@
+//! Cedar adapter tests.
+mod common;
