@@ -46,8 +46,8 @@ pub use crate::jws::{
 #[cfg(feature = "cedar")]
 pub use crate::policy::CedarPolicy;
 pub use crate::policy::{
-    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy,
-    SharedRulePolicy, MAX_POLICY_BYTES,
+    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy, SharedRulePolicy,
+    MAX_POLICY_BYTES,
 };
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{

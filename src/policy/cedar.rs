@@ -264,7 +264,9 @@ fn cedar_value(v: &ArgValue) -> Option<Value> {
         ArgValue::Bool(b) => Value::Bool(*b),
         ArgValue::Number(n) => Value::from(n.as_i64()?),
         ArgValue::String(s) => Value::String(s.clone()),
-        ArgValue::List(items) => Value::Array(items.iter().map(cedar_value).collect::<Option<_>>()?),
+        ArgValue::List(items) => {
+            Value::Array(items.iter().map(cedar_value).collect::<Option<_>>()?)
+        }
         ArgValue::Map(m) => Value::Object(cedar_record(m)?),
     })
 }
@@ -295,10 +297,7 @@ fn context_json(r: &PolicyRequest<'_>) -> Option<Value> {
     ctx.insert("recipient".into(), r.recipient.as_str().into());
     ctx.insert("action".into(), r.intent.action().into());
     ctx.insert("resource".into(), r.intent.resource().into());
-    ctx.insert(
-        "args".into(),
-        Value::Object(cedar_record(r.intent.args())?),
-    );
+    ctx.insert("args".into(), Value::Object(cedar_record(r.intent.args())?));
     ctx.insert("mode".into(), r.mode.as_str().into());
     let len = u64::try_from(r.chain.len()).unwrap_or(u64::MAX);
     ctx.insert("chain_length".into(), long(len));

@@ -84,12 +84,12 @@ struct FileSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TierSpec {
-    actions: Option<Vec<Spanned<String>>>,
-    environments: Option<Vec<Spanned<String>>>,
+    actions: Option<Spanned<Vec<Spanned<String>>>>,
+    environments: Option<Spanned<Vec<Spanned<String>>>>,
     max_token_lifetime: Option<u64>,
     max_envelope_lifetime: Option<u64>,
     max_chain_depth: Option<u64>,
-    step_up_approvers: Option<Vec<Spanned<String>>>,
+    step_up_approvers: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     env: BTreeMap<String, RequirementSpec>,
 }
@@ -100,7 +100,7 @@ struct RequirementSpec {
     max_token_lifetime: Option<u64>,
     max_envelope_lifetime: Option<u64>,
     max_chain_depth: Option<u64>,
-    step_up_approvers: Option<Vec<Spanned<String>>>,
+    step_up_approvers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -122,12 +122,12 @@ enum ModeSpec {
 struct RuleSpec {
     name: Spanned<String>,
     effect: Effect,
-    senders: Option<Vec<Spanned<String>>>,
-    recipients: Option<Vec<Spanned<String>>>,
-    actions: Option<Vec<Spanned<String>>>,
-    resources: Option<Vec<Spanned<String>>>,
+    senders: Option<Spanned<Vec<Spanned<String>>>>,
+    recipients: Option<Spanned<Vec<Spanned<String>>>>,
+    actions: Option<Spanned<Vec<Spanned<String>>>>,
+    resources: Option<Spanned<Vec<Spanned<String>>>>,
     mode: Option<ModeSpec>,
-    tiers: Option<Vec<Spanned<String>>>,
+    tiers: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     context: BTreeMap<String, Spanned<toml::Value>>,
 }
@@ -261,33 +261,36 @@ fn inner(e: &Error) -> String {
 }
 
 fn list<T>(
-    items: Option<&Vec<Spanned<String>>>,
+    items: Option<&Spanned<Vec<Spanned<String>>>>,
     what: &str,
     parse: impl Fn(&Spanned<String>) -> Result<T, At>,
-    whole: Range<usize>,
 ) -> Result<Option<Vec<T>>, At> {
     let Some(items) = items else { return Ok(None) };
-    if items.is_empty() {
+    if items.get_ref().is_empty() {
         return Err(at(
-            whole,
+            items.span(),
             format!("`{what}` is empty, so it would match nothing; remove it to match anything"),
         ));
     }
-    items.iter().map(parse).collect::<Result<Vec<T>, At>>().map(Some)
+    items
+        .get_ref()
+        .iter()
+        .map(parse)
+        .collect::<Result<Vec<T>, At>>()
+        .map(Some)
 }
 
 fn requirements(
     max_token_lifetime: Option<u64>,
     max_envelope_lifetime: Option<u64>,
     max_chain_depth: Option<u64>,
-    approvers: Option<&Vec<Spanned<String>>>,
-    whole: Range<usize>,
+    approvers: Option<&Spanned<Vec<Spanned<String>>>>,
 ) -> Result<Requirements, At> {
     Ok(Requirements {
         max_token_lifetime,
         max_envelope_lifetime,
         max_chain_depth,
-        step_up_approvers: list(approvers, "step_up_approvers", agent_pattern, whole)?,
+        step_up_approvers: list(approvers, "step_up_approvers", agent_pattern)?,
     })
 }
 
@@ -402,10 +405,7 @@ impl RulePolicy {
         })?;
 
         let version = spec.version.get_ref().trim();
-        if version.is_empty()
-            || version.len() > 128
-            || version.chars().any(|c| c.is_control())
-        {
+        if version.is_empty() || version.len() > 128 || version.chars().any(|c| c.is_control()) {
             return Err(at(
                 spec.version.span(),
                 "`version` must be 1 to 128 printable characters, for example \"2027-01-15.1\"",
@@ -438,7 +438,7 @@ impl RulePolicy {
             }
             let builtin = tiers.iter().position(|b| b.name == *name);
             let actions = match (
-                list(t.actions.as_ref(), "actions", action_pattern, whole.clone())?,
+                list(t.actions.as_ref(), "actions", action_pattern)?,
                 builtin,
             ) {
                 (Some(a), _) => a,
@@ -450,18 +450,14 @@ impl RulePolicy {
                     ))
                 }
             };
-            let environments = list(
-                t.environments.as_ref(),
-                "environments",
-                |s| Ok(s.get_ref().clone()),
-                whole.clone(),
-            )?;
+            let environments = list(t.environments.as_ref(), "environments", |s| {
+                Ok(s.get_ref().clone())
+            })?;
             let base = requirements(
                 t.max_token_lifetime,
                 t.max_envelope_lifetime,
                 t.max_chain_depth,
                 t.step_up_approvers.as_ref(),
-                whole.clone(),
             )?;
             let mut by_environment = BTreeMap::new();
             for (env, r) in &t.env {
@@ -472,7 +468,6 @@ impl RulePolicy {
                         r.max_envelope_lifetime,
                         r.max_chain_depth,
                         r.step_up_approvers.as_ref(),
-                        whole.clone(),
                     )?,
                 );
             }
@@ -514,7 +509,10 @@ impl RulePolicy {
             let whole = r.name.span();
             let name = r.name.get_ref().trim();
             if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control()) {
-                return Err(at(whole, "rule `name` must be 1 to 128 printable characters"));
+                return Err(at(
+                    whole,
+                    "rule `name` must be 1 to 128 printable characters",
+                ));
             }
             if name == DEFAULT_DENY || name.starts_with("tier:") {
                 return Err(at(
@@ -528,30 +526,25 @@ impl RulePolicy {
                     format!("rule name `{name}` is used twice; every rule needs its own name for the audit record"),
                 ));
             }
-            let tier_names = list(
-                r.tiers.as_ref(),
-                "tiers",
-                |s| {
-                    if tiers.iter().any(|t| t.name == *s.get_ref()) {
-                        Ok(s.get_ref().clone())
-                    } else {
-                        Err(at(
-                            s.span(),
-                            format!(
-                                "unknown tier `{}`; define it under `[tiers.{}]` or use one of: {}",
-                                s.get_ref(),
-                                s.get_ref(),
-                                tiers
-                                    .iter()
-                                    .map(|t| format!("`{}`", t.name))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ))
-                    }
-                },
-                whole.clone(),
-            )?;
+            let tier_names = list(r.tiers.as_ref(), "tiers", |s| {
+                if tiers.iter().any(|t| t.name == *s.get_ref()) {
+                    Ok(s.get_ref().clone())
+                } else {
+                    Err(at(
+                        s.span(),
+                        format!(
+                            "unknown tier `{}`; define it under `[tiers.{}]` or use one of: {}",
+                            s.get_ref(),
+                            s.get_ref(),
+                            tiers
+                                .iter()
+                                .map(|t| format!("`{}`", t.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ))
+                }
+            })?;
             let context = r
                 .context
                 .iter()
@@ -560,20 +553,10 @@ impl RulePolicy {
             rules.push(Rule {
                 name: name.to_owned(),
                 effect: r.effect,
-                senders: list(r.senders.as_ref(), "senders", agent_pattern, whole.clone())?,
-                recipients: list(
-                    r.recipients.as_ref(),
-                    "recipients",
-                    agent_pattern,
-                    whole.clone(),
-                )?,
-                actions: list(r.actions.as_ref(), "actions", action_pattern, whole.clone())?,
-                resources: list(
-                    r.resources.as_ref(),
-                    "resources",
-                    resource_pattern,
-                    whole.clone(),
-                )?,
+                senders: list(r.senders.as_ref(), "senders", agent_pattern)?,
+                recipients: list(r.recipients.as_ref(), "recipients", agent_pattern)?,
+                actions: list(r.actions.as_ref(), "actions", action_pattern)?,
+                resources: list(r.resources.as_ref(), "resources", resource_pattern)?,
                 mode: r.mode.map(|m| match m {
                     ModeSpec::Request => HandoffMode::Request,
                     ModeSpec::Delegation => HandoffMode::Delegation,
@@ -746,7 +729,10 @@ pub(crate) fn read_policy_file(path: &Path) -> Result<String, Error> {
 
 pub(crate) fn with_path(e: Error, path: &Path) -> Error {
     match e {
-        Error::Policy { path: None, problem } => Error::Policy {
+        Error::Policy {
+            path: None,
+            problem,
+        } => Error::Policy {
             path: Some(PathBuf::from(path)),
             problem,
         },
