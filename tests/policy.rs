@@ -557,3 +557,20 @@ fn file_errors_name_the_file() {
     let missing = RulePolicy::from_file(dir.path().join("missing.toml")).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing}");
 }
+
+#[test]
+fn every_truncation_of_the_example_loads_or_fails_with_a_line() {
+    let text = std::fs::read_to_string(example("policy.toml")).unwrap();
+    let mut failures = 0;
+    for (at, _) in text.char_indices() {
+        match text[..at].parse::<RulePolicy>() {
+            Ok(_) => {}
+            Err(Error::Policy { problem, .. }) => {
+                failures += 1;
+                assert!(problem.starts_with("line "), "cut at {at}: {problem}");
+            }
+            Err(other) => panic!("cut at {at}: unexpected error {other}"),
+        }
+    }
+    assert!(failures > 0);
+}

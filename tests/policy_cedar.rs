@@ -242,3 +242,17 @@ fn malformed_cedar_policies_name_the_line() {
     assert!(err.contains("bad.cedar"), "{err}");
     assert!(err.contains("line 1: "), "{err}");
 }
+
+#[test]
+fn every_truncation_of_the_example_loads_or_fails_without_panicking() {
+    let text = std::fs::read_to_string(example("policy.cedar")).unwrap();
+    let mut failures = 0;
+    for (at, _) in text.char_indices().step_by(7) {
+        match text[..at].parse::<CedarPolicy>() {
+            Ok(_) => {}
+            Err(Error::Policy { .. }) => failures += 1,
+            Err(other) => panic!("cut at {at}: unexpected error {other}"),
+        }
+    }
+    assert!(failures > 0);
+}
