@@ -54,6 +54,12 @@ pub use crate::jws::{
 pub use crate::lifecycle::{RevocationWriter, TaskGrant};
 pub use crate::link_cache::{LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
 pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
+#[cfg(feature = "cedar")]
+pub use crate::policy::CedarPolicy;
+pub use crate::policy::{
+    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy, SharedRulePolicy,
+    MAX_POLICY_BYTES,
+};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{
     MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, TokenRef,

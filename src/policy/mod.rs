@@ -4,6 +4,14 @@
 //! A valid chain says what an agent could do; the policy decides what it may do at the moment
 //! of the request. The policy only ever sees verified facts plus the caller's [`Context`].
 
+#[cfg(feature = "cedar")]
+mod cedar;
+mod rules;
+
+#[cfg(feature = "cedar")]
+pub use cedar::CedarPolicy;
+pub use rules::{RulePolicy, SharedRulePolicy, MAX_POLICY_BYTES};
+
 use std::collections::BTreeMap;
 use std::fmt;
 
