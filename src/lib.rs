@@ -20,6 +20,8 @@ mod id;
 mod identity;
 mod jws;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis;
 mod replay;
 mod revocation;
 mod token;
@@ -44,6 +46,8 @@ pub use crate::jws::{
     MAX_ENVELOPE_BYTES, MAX_EXT_BYTES, MAX_TOKEN_BYTES, TYP_DELEGATION, TYP_HANDOFF,
 };
 pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisOptions, RedisReplayCache, RedisRevocations};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{
     MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, TokenRef,
