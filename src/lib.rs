@@ -22,6 +22,8 @@ mod jws;
 mod lifecycle;
 mod link_cache;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis;
 mod replay;
 mod revocation;
 mod token;
@@ -60,6 +62,8 @@ pub use crate::policy::{
     ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy, SharedRulePolicy,
     MAX_POLICY_BYTES,
 };
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisOptions, RedisReplayCache, RedisRevocations};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{
     MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, TokenRef,

@@ -1,0 +1,868 @@
+//! Replay protection and revocation shared by verifier replicas through Redis (feature `redis`).
+//!
+//! - [`RedisReplayCache`]: one atomic `SET key 1 NX PXAT <ms>` per accepted envelope, so of any
+//!   number of replicas that see the same envelope, exactly one accepts it.
+//! - [`RedisRevocations`]: revocations are written to Redis and announced on a pub/sub channel;
+//!   every replica keeps a local in-memory view (a [`MemoryRevocations`]) that a background
+//!   thread keeps up to date, so the verifier's hot path never touches the network. A replica
+//!   that has not heard from Redis for longer than the staleness bound denies (`unavailable`).
+//!
+//! Both fail closed: any Redis error, timeout or missing answer becomes a [`StoreError`], which
+//! the verifier turns into `unavailable`. Neither panics, and both recover by themselves when
+//! Redis comes back.
+//!
+//! # Redis layout (namespace `agent-handoff` by default)
+//!
+//! | key | type | content |
+//! |---|---|---|
+//! | `<ns>:replay:<recipient>:<jti>` | string | `1`, expires at envelope `exp` + leeway + skew margin |
+//! | `<ns>:revocations:tokens` | sorted set | token id → revoked at (Unix seconds) |
+//! | `<ns>:revocations:tasks` | sorted set | task id → revoked at (tokens issued up to it are revoked) |
+//! | `<ns>:revocations:agents` | set | revoked agent ids |
+//! | `<ns>:revocations:cutoff` | sorted set | `cutoff` → the issued-before cut-off |
+//! | `<ns>:revocations:events` | channel | `token <id>`, `task <id>`, `agent <id>`, `cutoff -` |
+//!
+//! Token and task entries are dropped from Redis once nothing they revoke can still be valid
+//! (revoked at + retention); agent revocations stay until restored.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ::redis::{Client, Commands as _, Connection, RedisError, RedisResult};
+
+use crate::clock::UnixTime;
+use crate::error::{Error, StoreError};
+use crate::id::{AgentId, TaskId, TokenId};
+use crate::replay::{Freshness, ReplayCache};
+use crate::revocation::{
+    MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, DEFAULT_RETENTION,
+};
+
+const REPLAY: &str = "replay cache";
+const REVOCATIONS: &str = "revocations";
+/// Idle connections kept per store; more concurrent callers open (and then drop) extra ones.
+const MAX_IDLE: usize = 16;
+
+/// Timeouts, names and bounds for [`RedisReplayCache`] and [`RedisRevocations`].
+///
+/// ```
+/// # #[cfg(feature = "redis")] {
+/// use agent_handoff::RedisOptions;
+/// use std::time::Duration;
+/// let mut options = RedisOptions::default();
+/// options.io_timeout = Duration::from_millis(200);
+/// options.staleness_bound = Duration::from_secs(2);
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// How long to wait for a TCP connection (default 500 ms).
+    pub connect_timeout: Duration,
+    /// How long to wait for one read or write on a connection (default 500 ms). A slow Redis
+    /// means a denial (`unavailable`) after about this long, not a stuck verifier.
+    pub io_timeout: Duration,
+    /// The prefix of every key and channel (default `agent-handoff`). Replicas that must share
+    /// state use the same namespace.
+    pub namespace: String,
+    /// Replay keys live this much longer than the envelope's `exp` plus leeway (default 30 s),
+    /// to absorb clock differences between the verifiers and Redis (`PXAT` uses Redis's clock).
+    pub clock_skew_margin: Duration,
+    /// A replica whose revocation view has not been confirmed by Redis for longer than this
+    /// denies every handoff with `unavailable` (default 5 s).
+    pub staleness_bound: Duration,
+    /// How often the subscriber pings Redis on the subscription (default 1 s). Must be well
+    /// below the staleness bound.
+    pub heartbeat: Duration,
+    /// How long the subscriber waits between reconnection attempts (default 250 ms).
+    pub retry_interval: Duration,
+    /// How long token and task revocations are kept (default: 1 hour + 5 s, like
+    /// [`MemoryRevocations`]). Set it to at least the maximum token lifetime plus leeway.
+    pub retention: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            connect_timeout: Duration::from_millis(500),
+            io_timeout: Duration::from_millis(500),
+            namespace: "agent-handoff".to_owned(),
+            clock_skew_margin: Duration::from_secs(30),
+            staleness_bound: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(1),
+            retry_interval: Duration::from_millis(250),
+            retention: DEFAULT_RETENTION,
+        }
+    }
+}
+
+impl RedisOptions {
+    fn validate(&self) -> Result<(), Error> {
+        let zero = |name: &str, d: Duration| {
+            if d.is_zero() {
+                Err(Error::Config(format!(
+                    "redis option `{name}` is zero; give it a positive duration"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        zero("connect_timeout", self.connect_timeout)?;
+        zero("io_timeout", self.io_timeout)?;
+        zero("staleness_bound", self.staleness_bound)?;
+        zero("heartbeat", self.heartbeat)?;
+        zero("retry_interval", self.retry_interval)?;
+        if self.heartbeat >= self.staleness_bound {
+            return Err(Error::Config(format!(
+                "redis `heartbeat` ({} ms) must be shorter than `staleness_bound` ({} ms); \
+                 a third of it or less is a good choice",
+                self.heartbeat.as_millis(),
+                self.staleness_bound.as_millis()
+            )));
+        }
+        if self.namespace.is_empty()
+            || !self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        {
+            return Err(Error::Config(format!(
+                "redis namespace `{}` must be non-empty `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, `:`",
+                self.namespace.chars().take(64).collect::<String>()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a Redis URL without connecting. The error never repeats the URL (it may hold a
+/// password); the `redis` crate's parse errors are fixed texts.
+fn client(url: &str) -> Result<Client, Error> {
+    Client::open(url).map_err(|e| {
+        Error::Config(format!(
+            "the redis url is not valid ({e}); use `redis://[user:password@]host:port/db` \
+             (or `rediss://` with the `redis` crate's `tls-rustls` feature enabled)"
+        ))
+    })
+}
+
+/// Where a client connects, without credentials.
+fn address(client: &Client) -> String {
+    let info = client.get_connection_info();
+    format!("{}/{}", info.addr(), info.redis_settings().db())
+}
+
+fn store_error(store: &'static str, e: &RedisError) -> StoreError {
+    let what = if e.is_timeout() {
+        "redis did not answer in time".to_owned()
+    } else if e.is_connection_refusal() {
+        "redis refused the connection (is it running?)".to_owned()
+    } else {
+        format!("redis error: {e}")
+    };
+    StoreError::new(store, what)
+}
+
+/// A few connections to one Redis, each with timeouts; a connection that failed is dropped and
+/// a new one is made on the next call.
+struct Pool {
+    client: Client,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+    store: &'static str,
+}
+
+impl Pool {
+    fn new(client: Client, options: &RedisOptions, store: &'static str) -> Pool {
+        Pool {
+            client,
+            connect_timeout: options.connect_timeout,
+            io_timeout: options.io_timeout,
+            idle: Mutex::new(Vec::new()),
+            store,
+        }
+    }
+
+    fn connect(&self) -> RedisResult<Connection> {
+        connect(&self.client, self.connect_timeout, self.io_timeout)
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.idle.lock().ok().and_then(|mut idle| idle.pop())
+    }
+
+    fn put(&self, con: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(con);
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    /// Runs `f` on a connection. A reused connection that turns out to be dead (Redis was
+    /// restarted) is replaced once by a fresh one; any other error is returned.
+    fn run<T>(&self, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, StoreError> {
+        if let Some(mut con) = self.take() {
+            match f(&mut con) {
+                Ok(v) => {
+                    self.put(con);
+                    return Ok(v);
+                }
+                Err(e) if e.is_connection_dropped() => {
+                    // Every idle connection is probably as dead as this one.
+                    self.clear();
+                }
+                Err(e) => return Err(store_error(self.store, &e)),
+            }
+        }
+        let mut con = self.connect().map_err(|e| store_error(self.store, &e))?;
+        let v = f(&mut con).map_err(|e| store_error(self.store, &e))?;
+        self.put(con);
+        Ok(v)
+    }
+}
+
+fn connect(
+    client: &Client,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+) -> RedisResult<Connection> {
+    let con = client.get_connection_with_timeout(connect_timeout)?;
+    con.set_read_timeout(Some(io_timeout))?;
+    con.set_write_timeout(Some(io_timeout))?;
+    Ok(con)
+}
+
+// ------------------------------------------------------------------------------------ replay
+
+/// A replay cache in Redis, shared by every replica of one recipient.
+///
+/// Each accepted envelope costs one round trip: `SET <ns>:replay:<recipient>:<jti> 1 NX PXAT
+/// <ms>`, which is atomic in Redis, so of any number of concurrent verifications of one
+/// envelope on any number of replicas exactly one sees [`Freshness::Fresh`]. The key expires
+/// at the envelope's `exp` plus the verifier's leeway plus
+/// [`clock_skew_margin`](RedisOptions::clock_skew_margin), measured by Redis's clock.
+///
+/// Errors, timeouts and a Redis that is down give `Err` (the verifier denies `unavailable`);
+/// a broken connection is replaced on the next call. If Redis loses its data (a restart without
+/// persistence, a failover to a replica that lagged), envelopes accepted before could be
+/// accepted once more until they expire: see the README's trade-offs.
+///
+/// ```no_run
+/// use agent_handoff::{AgentId, RedisReplayCache};
+/// let me: AgentId = "spiffe://acme.example/agents/executor".parse()?;
+/// let replay = RedisReplayCache::open("redis://127.0.0.1:6379/0", &me)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisReplayCache {
+    pool: Pool,
+    prefix: String,
+    margin: Duration,
+    address: String,
+}
+
+impl fmt::Debug for RedisReplayCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisReplayCache")
+            .field("address", &self.address)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisReplayCache {
+    /// A cache for envelopes addressed to `recipient`, at `url`
+    /// (`redis://[user:password@]host:port/db`), with default options. Does not connect yet:
+    /// a Redis that is down makes verifications deny until it is up.
+    pub fn open(url: &str, recipient: &AgentId) -> Result<RedisReplayCache, Error> {
+        RedisReplayCache::open_with(url, recipient, &RedisOptions::default())
+    }
+
+    /// Like [`open`](RedisReplayCache::open), with options.
+    pub fn open_with(
+        url: &str,
+        recipient: &AgentId,
+        options: &RedisOptions,
+    ) -> Result<RedisReplayCache, Error> {
+        options.validate()?;
+        let client = client(url)?;
+        Ok(RedisReplayCache {
+            address: address(&client),
+            pool: Pool::new(client, options, REPLAY),
+            prefix: format!("{}:replay:{}:", options.namespace, recipient),
+            margin: options.clock_skew_margin,
+        })
+    }
+
+    /// The Redis key of an envelope id.
+    #[must_use]
+    pub fn key(&self, id: &TokenId) -> String {
+        format!("{}{}", self.prefix, id)
+    }
+
+    /// Checks that Redis answers (`PING`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.pool
+            .run(|con| ::redis::cmd("PING").query::<String>(con))
+            .map(|_| ())
+    }
+}
+
+impl ReplayCache for RedisReplayCache {
+    fn check_and_insert(
+        &self,
+        id: &TokenId,
+        keep_until: UnixTime,
+        _now: UnixTime,
+    ) -> Result<Freshness, StoreError> {
+        let key = self.key(id);
+        let expire_ms = keep_until.plus(self.margin).as_secs().saturating_mul(1000);
+        let reply = self.pool.run(|con| {
+            ::redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("NX")
+                .arg("PXAT")
+                .arg(expire_ms)
+                .query::<Option<String>>(con)
+        })?;
+        match reply.as_deref() {
+            Some("OK") => Ok(Freshness::Fresh),
+            None => Ok(Freshness::Replayed),
+            Some(_) => Err(StoreError::new(
+                REPLAY,
+                "redis gave an unexpected answer to `SET NX`",
+            )),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------- revocations
+
+/// Key names of the revocation state.
+#[derive(Clone, Debug)]
+struct Keys {
+    tokens: String,
+    tasks: String,
+    agents: String,
+    cutoff: String,
+    channel: String,
+}
+
+impl Keys {
+    fn new(namespace: &str) -> Keys {
+        let p = format!("{namespace}:revocations");
+        Keys {
+            tokens: format!("{p}:tokens"),
+            tasks: format!("{p}:tasks"),
+            agents: format!("{p}:agents"),
+            cutoff: format!("{p}:cutoff"),
+            channel: format!("{p}:events"),
+        }
+    }
+}
+
+/// What the verifier reads and the subscriber writes.
+#[derive(Debug)]
+struct Shared {
+    /// The local view; replaced wholesale by a resync.
+    view: RwLock<MemoryRevocations>,
+    /// When Redis last confirmed the view (None: never).
+    heard: Mutex<Option<Instant>>,
+    bound: Duration,
+    retention: Duration,
+}
+
+impl Shared {
+    fn view(&self) -> Result<MemoryRevocations, StoreError> {
+        self.view
+            .read()
+            .map(|v| v.clone())
+            .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))
+    }
+
+    fn mark_heard(&self, at: Instant) {
+        if let Ok(mut heard) = self.heard.lock() {
+            if heard.is_none_or(|h| h < at) {
+                *heard = Some(at);
+            }
+        }
+    }
+
+    /// Err if the view is older than the bound.
+    fn fresh(&self) -> Result<(), StoreError> {
+        let heard = *self
+            .heard
+            .lock()
+            .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))?;
+        match heard {
+            None => Err(StoreError::new(
+                REVOCATIONS,
+                "not yet synchronised with redis; denying until the first sync succeeds",
+            )),
+            Some(at) if at.elapsed() > self.bound => Err(StoreError::new(
+                REVOCATIONS,
+                format!(
+                    "no word from redis for {} ms (bound {} ms); denying until it answers again",
+                    at.elapsed().as_millis(),
+                    self.bound.as_millis()
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Revocations shared by every verifier replica through Redis.
+///
+/// Writes ([`revoke_token`](RedisRevocations::revoke_token) and friends) go to Redis and are
+/// announced on a pub/sub channel in one `MULTI` transaction; every instance keeps a local
+/// in-memory view that a background thread keeps up to date:
+///
+/// 1. it subscribes to the channel, then reads the whole state from Redis and replaces its view
+///    (subscribing first means no announcement made during the read is lost);
+/// 2. on each announcement it reads the current value of the one entry named and applies it;
+/// 3. it pings Redis on the subscription every [`heartbeat`](RedisOptions::heartbeat); each
+///    answer confirms that every announcement made before it has been seen;
+/// 4. on any error it reconnects (every [`retry_interval`](RedisOptions::retry_interval)) and
+///    starts again at 1.
+///
+/// [`check`](Revocations::check) reads memory only. If the view has not been confirmed for
+/// longer than the [`staleness_bound`](RedisOptions::staleness_bound) (or never was), it
+/// returns `Err` and the verifier denies `unavailable`: a replica cut off from Redis never
+/// trusts an old view for longer than the bound.
+///
+/// The semantics are those of [`MemoryRevocations`] (which holds the local view). Dropping the
+/// value stops the thread. Share one instance between a verifier and the code that revokes
+/// through an [`Arc`].
+///
+/// ```no_run
+/// use agent_handoff::{RedisRevocations, UnixTime};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// let revocations = Arc::new(RedisRevocations::open("redis://127.0.0.1:6379/0")?);
+/// revocations.wait_until_synced(Duration::from_secs(2))?;
+/// revocations.revoke_task(&"task-42".parse()?, UnixTime::now())?;
+/// // HandoffVerifier::builder(..).revocations(revocations.clone())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisRevocations {
+    shared: Arc<Shared>,
+    pool: Pool,
+    keys: Keys,
+    address: String,
+    stop: Option<Sender<()>>,
+    stopped: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for RedisRevocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRevocations")
+            .field("address", &self.address)
+            .field("channel", &self.keys.channel)
+            .field("staleness_bound", &self.shared.bound)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRevocations {
+    /// Revocations at `url` (`redis://[user:password@]host:port/db`) with default options.
+    /// Starts the subscriber thread and returns at once; until the first sync, `check` denies
+    /// (see [`wait_until_synced`](RedisRevocations::wait_until_synced)).
+    pub fn open(url: &str) -> Result<RedisRevocations, Error> {
+        RedisRevocations::open_with(url, &RedisOptions::default())
+    }
+
+    /// Like [`open`](RedisRevocations::open), with options.
+    pub fn open_with(url: &str, options: &RedisOptions) -> Result<RedisRevocations, Error> {
+        options.validate()?;
+        let client = client(url)?;
+        let shared = Arc::new(Shared {
+            view: RwLock::new(MemoryRevocations::with_retention(options.retention)),
+            heard: Mutex::new(None),
+            bound: options.staleness_bound,
+            retention: options.retention,
+        });
+        let keys = Keys::new(&options.namespace);
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let subscriber = Subscriber {
+            client: client.clone(),
+            shared: Arc::clone(&shared),
+            keys: keys.clone(),
+            connect_timeout: options.connect_timeout,
+            io_timeout: options.io_timeout,
+            heartbeat: options.heartbeat,
+            retry: options.retry_interval,
+            poll: options
+                .heartbeat
+                .min(Duration::from_millis(50))
+                .max(Duration::from_millis(1)),
+            stop: stop_rx,
+            stopped: Arc::clone(&stopped),
+        };
+        let worker = std::thread::Builder::new()
+            .name("agent-handoff-revocations".to_owned())
+            .spawn(move || subscriber.run())
+            .map_err(|e| Error::Config(format!("cannot start the revocation subscriber: {e}")))?;
+        Ok(RedisRevocations {
+            address: address(&client),
+            pool: Pool::new(client, options, REVOCATIONS),
+            shared,
+            keys,
+            stop: Some(stop_tx),
+            stopped,
+            worker: Some(worker),
+        })
+    }
+
+    /// Waits until the local view is synchronised with Redis (fresh within the bound), or
+    /// `timeout` passes (then the error says why).
+    pub fn wait_until_synced(&self, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.shared.fresh() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    /// Whether the local view is fresh (confirmed by Redis within the bound).
+    #[must_use]
+    pub fn is_synced(&self) -> bool {
+        self.shared.fresh().is_ok()
+    }
+
+    /// Counts of entries in the local view.
+    pub fn stats(&self) -> Result<RevocationStats, StoreError> {
+        self.shared.view()?.stats()
+    }
+
+    /// Applies a change to the local view, then writes it to Redis and announces it, in one
+    /// transaction. The local view changes first: if Redis fails, the revocation is in force
+    /// on this instance (until its next resync) but not shared, and the error says so.
+    fn write(
+        &self,
+        local: impl FnOnce(&MemoryRevocations) -> Result<(), StoreError>,
+        remote: impl Fn(&mut ::redis::Pipeline),
+        announce: String,
+    ) -> Result<(), StoreError> {
+        local(&self.shared.view()?)?;
+        self.pool
+            .run(|con| {
+                let mut pipe = ::redis::pipe();
+                pipe.atomic();
+                remote(&mut pipe);
+                pipe.publish(&self.keys.channel, &announce).ignore();
+                pipe.query::<()>(con)
+            })
+            .map_err(|e| {
+                StoreError::new(
+                    REVOCATIONS,
+                    format!(
+                        "{}; the change holds on this instance only, retry it",
+                        e.problem()
+                    ),
+                )
+            })
+    }
+
+    /// Revokes a token (and every chain through it), on every replica.
+    pub fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
+        let purge_before = now.minus(self.shared.retention).as_secs();
+        self.write(
+            |v| v.revoke_token(id, now),
+            |pipe| {
+                pipe.cmd("ZADD")
+                    .arg(&self.keys.tokens)
+                    .arg("GT")
+                    .arg(now.as_secs())
+                    .arg(id.as_str())
+                    .ignore();
+                pipe.zrembyscore(&self.keys.tokens, "-inf", purge_before)
+                    .ignore();
+            },
+            format!("token {id}"),
+        )
+    }
+
+    /// Revokes every token of a task issued up to `now`, on every replica.
+    pub fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
+        let purge_before = now.minus(self.shared.retention).as_secs();
+        self.write(
+            |v| v.revoke_task(task, now),
+            |pipe| {
+                pipe.cmd("ZADD")
+                    .arg(&self.keys.tasks)
+                    .arg("GT")
+                    .arg(now.as_secs())
+                    .arg(task.as_str())
+                    .ignore();
+                pipe.zrembyscore(&self.keys.tasks, "-inf", purge_before)
+                    .ignore();
+            },
+            format!("task {task}"),
+        )
+    }
+
+    /// Revokes an agent on every replica, until [`restore_agent`](RedisRevocations::restore_agent).
+    pub fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        self.write(
+            |v| v.revoke_agent(agent),
+            |pipe| {
+                pipe.sadd(&self.keys.agents, agent.as_str()).ignore();
+            },
+            format!("agent {agent}"),
+        )
+    }
+
+    /// Lifts an agent revocation on every replica.
+    pub fn restore_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        self.write(
+            |v| v.restore_agent(agent),
+            |pipe| {
+                pipe.srem(&self.keys.agents, agent.as_str()).ignore();
+            },
+            format!("agent {agent}"),
+        )
+    }
+
+    /// Revokes every token and envelope issued before `cutoff`, on every replica. A later
+    /// cut-off replaces an earlier one; an earlier one is ignored.
+    pub fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
+        self.write(
+            |v| v.revoke_issued_before(cutoff),
+            |pipe| {
+                pipe.cmd("ZADD")
+                    .arg(&self.keys.cutoff)
+                    .arg("GT")
+                    .arg(cutoff.as_secs())
+                    .arg("cutoff")
+                    .ignore();
+            },
+            "cutoff -".to_owned(),
+        )
+    }
+}
+
+impl Revocations for RedisRevocations {
+    fn check(&self, query: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
+        self.shared.fresh()?;
+        let view = self
+            .shared
+            .view
+            .read()
+            .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))?;
+        view.check(query)
+    }
+}
+
+impl Drop for RedisRevocations {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        drop(self.stop.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Why a subscription session ended.
+enum End {
+    Stop,
+    Failed,
+}
+
+/// The background thread of a [`RedisRevocations`].
+struct Subscriber {
+    client: Client,
+    shared: Arc<Shared>,
+    keys: Keys,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    heartbeat: Duration,
+    retry: Duration,
+    poll: Duration,
+    stop: Receiver<()>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    fn stopping(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+            || matches!(
+                self.stop.try_recv(),
+                Ok(()) | Err(TryRecvError::Disconnected)
+            )
+    }
+
+    fn run(self) {
+        loop {
+            if self.stopping() {
+                return;
+            }
+            if let End::Stop = self.session() {
+                return;
+            }
+            match self.stop.recv_timeout(self.retry) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// One connection's life: subscribe, resync, then follow announcements and heartbeats.
+    fn session(&self) -> End {
+        let Ok(mut sub_con) = connect(&self.client, self.connect_timeout, self.io_timeout) else {
+            return End::Failed;
+        };
+        let Ok(mut con) = connect(&self.client, self.connect_timeout, self.io_timeout) else {
+            return End::Failed;
+        };
+        let mut pubsub = sub_con.as_pubsub();
+        if pubsub.subscribe(&self.keys.channel).is_err() {
+            return End::Failed;
+        }
+        // Subscribed first: anything announced from now on reaches us, so a snapshot read now
+        // plus the announcements that follow is complete.
+        let started = Instant::now();
+        if self.resync(&mut con).is_err() {
+            return End::Failed;
+        }
+        self.shared.mark_heard(started);
+        if pubsub.set_read_timeout(Some(self.poll)).is_err() {
+            return End::Failed;
+        }
+        let mut last_ping = Instant::now();
+        // A pong confirms every announcement made before the ping; it counts once the messages
+        // that arrived with it are applied (the next read that times out on an empty queue).
+        let mut confirmed: Option<Instant> = None;
+        loop {
+            if self.stopping() {
+                return End::Stop;
+            }
+            if last_ping.elapsed() >= self.heartbeat {
+                let sent = Instant::now();
+                if pubsub.set_read_timeout(Some(self.io_timeout)).is_err()
+                    || pubsub.ping::<::redis::Value>().is_err()
+                    || pubsub.set_read_timeout(Some(self.poll)).is_err()
+                {
+                    return End::Failed;
+                }
+                confirmed = Some(sent);
+                last_ping = sent;
+            }
+            match pubsub.get_message() {
+                Ok(msg) => {
+                    let Ok(payload) = msg.get_payload::<String>() else {
+                        return End::Failed;
+                    };
+                    if self.apply(&mut con, &payload).is_err() {
+                        return End::Failed;
+                    }
+                }
+                Err(e) if e.is_timeout() => {
+                    if let Some(at) = confirmed.take() {
+                        self.shared.mark_heard(at);
+                    }
+                }
+                Err(_) => return End::Failed,
+            }
+        }
+    }
+
+    /// Reads the whole state and replaces the local view.
+    fn resync(&self, con: &mut Connection) -> RedisResult<()> {
+        let view = MemoryRevocations::with_retention(self.shared.retention);
+        let tokens: Vec<(String, u64)> = con.zrange_withscores(&self.keys.tokens, 0, -1)?;
+        for (id, at) in tokens {
+            if let Ok(id) = id.parse::<TokenId>() {
+                let _ = view.revoke_token(&id, UnixTime::from_secs(at));
+            }
+        }
+        let tasks: Vec<(String, u64)> = con.zrange_withscores(&self.keys.tasks, 0, -1)?;
+        for (task, at) in tasks {
+            if let Ok(task) = task.parse::<TaskId>() {
+                let _ = view.revoke_task(&task, UnixTime::from_secs(at));
+            }
+        }
+        let agents: Vec<String> = con.smembers(&self.keys.agents)?;
+        for agent in agents {
+            if let Ok(agent) = agent.parse::<AgentId>() {
+                let _ = view.revoke_agent(&agent);
+            }
+        }
+        if let Some(cutoff) = con.zscore::<_, _, Option<u64>>(&self.keys.cutoff, "cutoff")? {
+            let _ = view.revoke_issued_before(UnixTime::from_secs(cutoff));
+        }
+        match self.shared.view.write() {
+            Ok(mut current) => {
+                *current = view;
+                Ok(())
+            }
+            Err(_) => Err(RedisError::from((
+                ::redis::ErrorKind::Client,
+                "revocation view lock poisoned",
+            ))),
+        }
+    }
+
+    /// Applies one announcement by reading the current value of the entry it names, so the
+    /// view converges on Redis's state whatever order announcements arrive in.
+    fn apply(&self, con: &mut Connection, payload: &str) -> Result<(), ()> {
+        let (kind, name) = payload.split_once(' ').ok_or(())?;
+        let view = self.shared.view().map_err(|_| ())?;
+        match kind {
+            "token" => {
+                let id: TokenId = name.parse().map_err(|_| ())?;
+                let at: Option<u64> = con.zscore(&self.keys.tokens, name).map_err(|_| ())?;
+                if let Some(at) = at {
+                    view.revoke_token(&id, UnixTime::from_secs(at))
+                        .map_err(|_| ())?;
+                }
+            }
+            "task" => {
+                let task: TaskId = name.parse().map_err(|_| ())?;
+                let at: Option<u64> = con.zscore(&self.keys.tasks, name).map_err(|_| ())?;
+                if let Some(at) = at {
+                    view.revoke_task(&task, UnixTime::from_secs(at))
+                        .map_err(|_| ())?;
+                }
+            }
+            "agent" => {
+                let agent: AgentId = name.parse().map_err(|_| ())?;
+                let revoked: bool = con.sismember(&self.keys.agents, name).map_err(|_| ())?;
+                if revoked {
+                    view.revoke_agent(&agent).map_err(|_| ())?;
+                } else {
+                    view.restore_agent(&agent).map_err(|_| ())?;
+                }
+            }
+            "cutoff" => {
+                let cutoff: Option<u64> =
+                    con.zscore(&self.keys.cutoff, "cutoff").map_err(|_| ())?;
+                if let Some(cutoff) = cutoff {
+                    view.revoke_issued_before(UnixTime::from_secs(cutoff))
+                        .map_err(|_| ())?;
+                }
+            }
+            // Unknown announcement (a newer writer?): resync to be safe.
+            _ => return Err(()),
+        }
+        Ok(())
+    }
+}
