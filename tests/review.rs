@@ -313,3 +313,51 @@ fn limit_max_of_a_child_is_compared_with_a_float_parent_max_exactly() {
     );
     assert_eq!(r.location(), Location::Link(1));
 }
+
+// ------------------------------------------------------------- replay cache (SPEC 6.10)
+
+#[test]
+fn replay_cache_sweeps_entries_that_expire_before_the_last_sweep_horizon() {
+    // A full shard whose live entries expired must make room, not answer `unavailable`: an
+    // entry recorded after a sweep can expire before the earliest entry that sweep kept.
+    use sha2::Digest as _;
+    let shard_of = |id: &TokenId| {
+        let d = sha2::Sha256::digest(id.as_str().as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&d[..16]);
+        (u128::from_le_bytes(first) % 16) as usize
+    };
+    // Five ids in one shard.
+    let target = shard_of(&"envelope-id-00000000".parse().unwrap());
+    let ids: Vec<TokenId> = (0..10_000)
+        .map(|n| format!("envelope-id-{n:08}").parse::<TokenId>().unwrap())
+        .filter(|id| shard_of(id) == target)
+        .take(4)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let cache = MemoryReplayCache::new(32); // 2 entries per shard
+    let t = UnixTime::from_secs;
+    assert_eq!(
+        cache.check_and_insert(&ids[0], t(1100), t(1000)).unwrap(),
+        Freshness::Fresh
+    );
+    assert_eq!(
+        cache.check_and_insert(&ids[1], t(5000), t(1000)).unwrap(),
+        Freshness::Fresh
+    );
+    // Full: the sweep drops ids[0] and keeps ids[1] (until 5000).
+    assert_eq!(
+        cache.check_and_insert(&ids[2], t(1300), t(1200)).unwrap(),
+        Freshness::Fresh
+    );
+    // Full again, but ids[2] expired at 1300: there is room.
+    assert_eq!(
+        cache.check_and_insert(&ids[3], t(1500), t(1400)),
+        Ok(Freshness::Fresh)
+    );
+    // ids[1] is still remembered.
+    assert_eq!(
+        cache.check_and_insert(&ids[1], t(5000), t(1400)).unwrap(),
+        Freshness::Replayed
+    );
+}
