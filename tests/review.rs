@@ -361,3 +361,90 @@ fn replay_cache_sweeps_entries_that_expire_before_the_last_sweep_horizon() {
         Freshness::Replayed
     );
 }
+
+#[test]
+fn probe_invalid_utf8_leading_zeros_and_the_envelope_as_its_own_chain() {
+    use ed25519_dalek::{Signer as _, SigningKey};
+    let w = World::new();
+    let grant = w.grant();
+    let base = w
+        .envelope_claims(&w.planner, &w.executor, &[grant.as_str()])
+        .to_string();
+    // Invalid UTF-8 inside a string (SPEC 1: JSON is UTF-8) [malformed].
+    let mut bytes = base.clone().into_bytes();
+    let at = base.find("tickets.read").unwrap();
+    bytes[at] = 0xff;
+    let input = format!(
+        "{}.{}",
+        b64(header(TYP_HANDOFF, w.planner.kid()).as_bytes()),
+        b64(&bytes)
+    );
+    let sig = SigningKey::from_bytes(&w.planner.seed).sign(input.as_bytes());
+    let env = format!("{input}.{}", b64(&sig.to_bytes()));
+    assert_reason(
+        w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx()),
+        Reason::Malformed,
+    );
+    // A NumericDate with a leading zero is not JSON [malformed].
+    let r = verify_envelope_text(
+        &w,
+        &base.replace(&format!("\"iat\":{T0}"), &format!("\"iat\":0{T0}")),
+    );
+    assert_reason(r, Reason::Malformed);
+    // The envelope carried as its own chain link is not a delegation token [wrong_type].
+    let sealed = w.request(std::slice::from_ref(&grant));
+    let c = w.envelope_claims(&w.planner, &w.executor, &[sealed.as_str()]);
+    let r = assert_reason(
+        w.verifier(&w.executor)
+            .verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx()),
+        Reason::WrongType,
+    );
+    assert_eq!(r.location(), Location::Link(0));
+}
+
+#[test]
+fn probe_time_window_edges() {
+    let w = World::new();
+    let grant = w.grant();
+    let base = w.envelope_claims(&w.planner, &w.executor, &[grant.as_str()]);
+    let v = || w.verifier(&w.executor);
+    // now == exp + leeway - 1: in force; now == exp + leeway: expired.
+    let mut c = base.clone();
+    c["iat"] = json!(T0 - 64);
+    c["exp"] = json!(T0 - 4);
+    assert!(v()
+        .verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx())
+        .is_ok());
+    c["exp"] = json!(T0 - 5);
+    assert_reason(
+        v().verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx()),
+        Reason::Expired,
+    );
+    // iat == now + leeway: in force; one more second: not yet valid.
+    let mut c = base.clone();
+    c["iat"] = json!(T0 + 5);
+    c["exp"] = json!(T0 + 65);
+    assert!(v()
+        .verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx())
+        .is_ok());
+    c["iat"] = json!(T0 + 6);
+    assert_reason(
+        v().verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx()),
+        Reason::NotYetValid,
+    );
+    // Dates at 2^53 - 1 neither panic nor pass.
+    let mut c = base.clone();
+    c["iat"] = json!((1u64 << 53) - 2);
+    c["exp"] = json!((1u64 << 53) - 1);
+    assert_reason(
+        v().verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx()),
+        Reason::NotYetValid,
+    );
+    let mut c = base.clone();
+    c["iat"] = json!(0);
+    c["exp"] = json!((1u64 << 53) - 1);
+    assert_reason(
+        v().verify(&w.raw_envelope(&w.planner, &c), PAYLOAD, &ctx()),
+        Reason::TtlTooLong,
+    );
+}
