@@ -265,26 +265,45 @@ impl<'de> Deserialize<'de> for ArgValue {
     }
 }
 
-/// Compares two JSON numbers exactly when both are integers, as `f64` otherwise.
+/// Compares two JSON numbers exactly: integers as integers, an integer with a float without
+/// rounding the integer to `f64` (10^18 + 1 is above `1e18`), floats as `f64`.
 fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ordering> {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return Some(x.cmp(&y));
+    match (as_integer(a), as_integer(b)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        (Some(x), None) => cmp_integer_float(x, b.as_f64()?),
+        (None, Some(y)) => cmp_integer_float(y, a.as_f64()?).map(Ordering::reverse),
+        (None, None) => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return Some(x.cmp(&y));
+}
+
+fn as_integer(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// Compares an integer (an `i64` or `u64`) with a finite float exactly.
+fn cmp_integer_float(i: i128, f: f64) -> Option<Ordering> {
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    if !f.is_finite() {
+        return None;
     }
-    // Mixed sign integers: a negative i64 is below any u64 beyond i64's range.
-    if let (Some(x), Some(_)) = (a.as_i64(), b.as_u64()) {
-        if x < 0 {
-            return Some(Ordering::Less);
-        }
+    if f >= TWO_POW_64 {
+        return Some(Ordering::Less);
     }
-    if let (Some(_), Some(y)) = (a.as_u64(), b.as_i64()) {
-        if y < 0 {
-            return Some(Ordering::Greater);
-        }
+    if f <= -TWO_POW_64 {
+        return Some(Ordering::Greater);
     }
-    a.as_f64()?.partial_cmp(&b.as_f64()?)
+    let whole = f.trunc();
+    // Exact: `whole` is an integer strictly inside +-2^64.
+    let w = whole as i128;
+    Some(i.cmp(&w).then(if f > whole {
+        Ordering::Less
+    } else if f < whole {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }))
 }
 
 /// A limit on one intent argument.

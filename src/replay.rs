@@ -158,6 +158,9 @@ impl ReplayCache for MemoryReplayCache {
             }
         }
         shard.entries.insert(key, keep_until.as_secs());
+        // Keep `next_sweep` a lower bound of every entry's expiry, or a full shard would refuse
+        // ids while holding entries that expired before the last sweep's horizon.
+        shard.next_sweep = shard.next_sweep.min(keep_until.as_secs());
         Ok(Freshness::Fresh)
     }
 }

@@ -1,0 +1,2 @@
+echo "+ cargo test --test review"
+cargo test --test review
