@@ -55,7 +55,6 @@ pub use crate::jws::{
 };
 pub use crate::lifecycle::{RevocationWriter, TaskGrant};
 pub use crate::link_cache::{LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
-pub use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
 #[cfg(feature = "cedar")]
 pub use crate::policy::CedarPolicy;
 pub use crate::policy::{

@@ -602,8 +602,11 @@ fn other_usage_errors_exit_2() {
     assert!(err.contains("--me") && err.contains("spiffe://"), "{err}");
     let err = usage_error(&env, &["issue", "--cap", "no-equals-sign"]);
     assert!(err.contains("--cap"), "{err}");
-    // A policy file is refused by this build rather than ignored.
-    env.write("policy.txt", "allow all\n");
+    // A policy file that does not parse: exit 2, naming the flag, the file and the line.
+    env.write(
+        "policy.toml",
+        "version = \"1\"\n[[rule]]\nname = \"x\"\neffect = \"maybe\"\n",
+    );
     let err = usage_error(
         &env,
         &[
@@ -613,12 +616,12 @@ fn other_usage_errors_exit_2() {
             "--me",
             EXECUTOR,
             "--policy",
-            "policy.txt",
+            "policy.toml",
             &e,
         ],
     );
     assert!(
-        err.contains("--policy") && err.contains("not supported"),
+        err.contains("--policy") && err.contains("policy.toml") && err.contains("line 4"),
         "{err}"
     );
     // Leeway beyond 300 s.
@@ -849,6 +852,75 @@ fn audit_verify_checks_signatures_with_key() {
         &env,
         &["audit", "verify", "--key", "missing.jwk", "signed.jsonl"],
     );
+}
+
+#[test]
+fn verify_applies_a_rule_policy_with_context() {
+    let env = Env::new();
+    env.root();
+    env.write(
+        "policy.toml",
+        r#"version = "cli-test-1"
+
+[[rule]]
+name = "reads-in-staging"
+effect = "allow"
+actions = ["tickets.read"]
+context = { environment = "staging" }
+"#,
+    );
+    let read = env.seal("tickets.read", "project/alpha/1", &["@root.jwt"], &[]);
+    let write = env.seal("tickets.write", "project/alpha/1", &["@root.jwt"], &[]);
+    let at = T0 + 30;
+    let a = env
+        .verify(
+            at,
+            &[
+                "--policy",
+                "policy.toml",
+                "--context",
+                "environment=staging",
+                &read,
+            ],
+        )
+        .code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["policy"], "reads-in-staging");
+    // Another environment: no rule matches, default deny.
+    let read2 = env.seal("tickets.read", "project/alpha/2", &["@root.jwt"], &[]);
+    let a = env
+        .verify(
+            at,
+            &[
+                "--policy",
+                "policy.toml",
+                "--context",
+                "environment=prod",
+                &read2,
+            ],
+        )
+        .code(1);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["reason"], "policy_denied");
+    assert!(
+        d["detail"].as_str().unwrap().contains("default-deny"),
+        "{d}"
+    );
+    // An action the chain allows but the policy does not.
+    let a = env
+        .verify(
+            at,
+            &[
+                "--policy",
+                "policy.toml",
+                "--context",
+                "environment=staging",
+                &write,
+            ],
+        )
+        .code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["reason"], "policy_denied");
 }
 
 #[test]

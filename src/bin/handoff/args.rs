@@ -207,6 +207,10 @@ pub(crate) struct VerifyArgs {
     /// Clock skew tolerated, in seconds (default 5, at most 300).
     #[arg(long, value_name = "SECS")]
     pub leeway: Option<u64>,
+    /// A request-context attribute for the policy, such as `environment=prod`; the value is a
+    /// JSON number or boolean if it parses as one, else a string. Repeatable.
+    #[arg(long = "context", value_name = "NAME=VALUE", value_parser = parse_arg)]
+    pub context: Vec<(String, ArgValue)>,
     /// Append one hash-chained audit record per decision to this JSON Lines file.
     #[arg(long, value_name = "FILE.JSONL")]
     pub audit: Option<PathBuf>,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use agent_handoff::{
     verify_audit_log, verify_audit_log_signed, AgentKey, Capability, Context, DiscardAudit,
     FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations, Policy,
-    Rejection, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _, MAX_ENVELOPE_BYTES,
+    Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
+    MAX_ENVELOPE_BYTES,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -23,17 +24,11 @@ use crate::{explain, print_line, read_bytes_file, text_or_file, CliError, CliRes
 /// Exit status when any envelope was denied, or an audit log is broken.
 const DENIED: u8 = 1;
 
-/// Loads a `--policy` file.
-///
-/// The rule-based policy engine lives on another branch; when it is merged this becomes
-/// `agent_handoff::RulePolicy::from_file(path)` (mapped through [`explain`]). Until then the
-/// flag is refused rather than silently ignored: ignoring a policy would fail open.
+/// Loads a `--policy` file (a TOML rule policy; see the README section on request-time policy).
 fn load_policy(path: &Path) -> CliResult<Arc<dyn Policy>> {
-    Err(CliError::new(format!(
-        "--policy `{}`: policy files are not supported by this build; omit `--policy` to \
-         judge by the delegation chain's scope alone",
-        path.display()
-    )))
+    RulePolicy::from_file(path)
+        .map(|p| Arc::new(p) as Arc<dyn Policy>)
+        .map_err(|e| explain("--policy", e))
 }
 
 /// Builds the verifier from the flags: bundle, clock, leeway, revocations, policy, audit.
@@ -161,7 +156,12 @@ pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
         None => Vec::new(),
     };
     let verifier = build_verifier(args)?;
-    let context = Context::new();
+    let context = args
+        .context
+        .iter()
+        .fold(Context::new(), |ctx, (name, value)| {
+            ctx.with(name, value.clone())
+        });
     let mut any_denied = false;
     let mut judge = |envelope: &str| -> CliResult<()> {
         let result = verifier.verify(envelope, &payload, &context);
