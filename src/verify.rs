@@ -694,7 +694,8 @@ impl HandoffVerifier {
         })
     }
 
-    /// `nbf - leeway <= now < exp + leeway`, and `exp - iat <= max_ttl`.
+    /// `max(nbf, iat) - leeway <= now < exp + leeway`, and `exp - min(iat, nbf) <= max_ttl`
+    /// (SPEC section 4 and 6 step 4, read strictly: see the README's "Where the SPEC is silent").
     fn check_time(
         &self,
         iat: UnixTime,
@@ -705,12 +706,15 @@ impl HandoffVerifier {
         location: Location,
     ) -> Result<(), Rejection> {
         let leeway = self.limits.leeway;
-        if now < nbf.minus(leeway) {
+        // A credential cannot be issued in the future: a far-future `iat` with an early
+        // `nbf` would otherwise be in force far longer than `exp - iat` says.
+        if now < nbf.minus(leeway) || now < iat.minus(leeway) {
+            let from = nbf.max(iat);
             return Err(reject(
                 Reason::NotYetValid,
                 location,
                 format!(
-                    "not valid before {nbf} (now {now}, leeway {} s)",
+                    "not valid before {from} (now {now}, leeway {} s)",
                     leeway.as_secs()
                 ),
             ));
@@ -725,7 +729,8 @@ impl HandoffVerifier {
                 ),
             ));
         }
-        let lifetime = exp.since(iat);
+        // Counted from the earlier of `iat` and `nbf`: the whole time the credential is in force.
+        let lifetime = exp.since(iat.min(nbf));
         if lifetime > max_ttl.as_secs() {
             return Err(reject(
                 Reason::TtlTooLong,

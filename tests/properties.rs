@@ -231,13 +231,13 @@ fn narrow(parent: &Capability, rng: &mut Rng) -> Capability {
                     .unwrap()
             }
             Limit::In(set) => {
-                let keep: Vec<&String> = set.iter().filter(|_| rng.next() % 3 != 0).collect();
+                let keep: Vec<&String> = set.iter().filter(|_| !rng.next().is_multiple_of(3)).collect();
                 c.one_of(name.as_str(), keep).unwrap()
             }
             _ => unreachable!("only max and in exist"),
         };
     }
-    if !parent.limits().keys().any(|n| n.as_str() == "amount") && rng.next() % 3 == 0 {
+    if !parent.limits().keys().any(|n| n.as_str() == "amount") && rng.next().is_multiple_of(3) {
         c = c.max("amount", rng.next() % 6).unwrap();
     }
     c

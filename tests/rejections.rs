@@ -1498,3 +1498,48 @@ fn every_reason_code_is_stable() {
         assert_eq!(Reason::from_code(r.as_str()), Some(r));
     }
 }
+
+// ---------------------------------------------------------------- lifetimes cannot be stretched
+// The SPEC measures a lifetime as `exp - iat`; a token whose `nbf` lies before its `iat`, or
+// whose `iat` lies in the future, would be in force longer than that. This crate counts the
+// lifetime from the earlier of `iat` and `nbf`, and refuses an `iat` in the future.
+
+#[test]
+fn a_future_iat_cannot_hide_a_long_life() {
+    let w = World::new();
+    let caps = json!([{"action": "tickets.read", "resource": "project/alpha/*"}]);
+    let mut c = w.token_claims(&w.orchestrator, &w.planner, None, caps, 0);
+    c["nbf"] = json!(T0);
+    c["iat"] = json!(T0 + 30 * 24 * 3600);
+    c["exp"] = json!(T0 + 30 * 24 * 3600 + 600);
+    let token = w.raw_token(&w.orchestrator, &c);
+    let env = w.raw_envelope(
+        &w.planner,
+        &w.envelope_claims(&w.planner, &w.executor, &[&token]),
+    );
+    let r = assert_reason(
+        w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx()),
+        Reason::NotYetValid,
+    );
+    assert_eq!(r.location(), Location::Link(0));
+}
+
+#[test]
+fn an_early_nbf_counts_towards_the_lifetime() {
+    let w = World::new();
+    let caps = json!([{"action": "tickets.read", "resource": "project/alpha/*"}]);
+    let mut c = w.token_claims(&w.orchestrator, &w.planner, None, caps, 0);
+    c["nbf"] = json!(T0 - 3000);
+    c["iat"] = json!(T0);
+    c["exp"] = json!(T0 + 1000);
+    let token = w.raw_token(&w.orchestrator, &c);
+    let env = w.raw_envelope(
+        &w.planner,
+        &w.envelope_claims(&w.planner, &w.executor, &[&token]),
+    );
+    let r = assert_reason(
+        w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx()),
+        Reason::TtlTooLong,
+    );
+    assert_eq!(r.location(), Location::Link(0));
+}

@@ -82,7 +82,7 @@ struct EnvelopeView {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum ChainEntry {
-    Token(TokenView),
+    Token(Box<TokenView>),
     Undecodable {
         link: usize,
         verified: bool,
@@ -118,7 +118,7 @@ fn envelope_view(envelope: &HandoffEnvelope, now: UnixTime) -> EnvelopeView {
         .iter()
         .enumerate()
         .map(|(i, compact)| match DelegationToken::decode(compact) {
-            Ok(token) => ChainEntry::Token(token_view(&token, now, Some(i))),
+            Ok(token) => ChainEntry::Token(Box::new(token_view(&token, now, Some(i)))),
             Err(e) => ChainEntry::Undecodable {
                 link: i,
                 verified: false,
