@@ -71,11 +71,30 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The value with every object's members in sorted order, whatever `serde_json`'s map type
+/// is (another crate in the build can switch on its `preserve_order` feature): the vectors
+/// must be byte-for-byte the same under every feature set.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for k in keys {
+                out.insert(k.clone(), canonical(&map[k]));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
 fn sign(seed: &[u8; 32], header: &Value, claims: &Value) -> String {
     let input = format!(
         "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
+        b64(canonical(header).to_string().as_bytes()),
+        b64(canonical(claims).to_string().as_bytes())
     );
     let sig = SigningKey::from_bytes(seed).sign(input.as_bytes());
     format!("{input}.{}", b64(&sig.to_bytes()))
@@ -512,7 +531,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&canonical(v)).unwrap_or_default();
     s.push('\n');
     s
 }

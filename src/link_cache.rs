@@ -1,15 +1,17 @@
-//! The verified-link cache: "this exact token's signature verified under the key registered
-//! for its (`iss`, `kid`) at resolver generation `g`".
+//! The verified-link cache: "the token with this SHA-256 decoded to these claims and this
+//! header `kid`, and its signature verified under the key registered for its (`iss`, `kid`) at
+//! resolver generation `g`".
 //!
 //! Links are immutable and hash-addressed (SPEC section 4 `parent`): the SHA-256 of a link's
 //! compact text covers its header, its claims and its signature, so two links with the same
-//! hash are the same bytes. Remembering that such bytes verified lets a warm handoff cost one
-//! signature check (the envelope's). Nothing else is remembered: binding, time, revocation,
-//! task, policy and narrowing checks run on every request.
+//! hash are the same bytes, and decode to the same claims. Remembering the decoded claims and
+//! that the signature verified lets a warm handoff skip the link's base64, JSON and signature
+//! work and cost one signature check (the envelope's). Nothing else is remembered: binding,
+//! time, `cnf` key registration, revocation, task, policy and narrowing checks run on every
+//! request, on the remembered claims.
 //!
 //! An entry is used only while
 //! - the resolver's generation is the one it was verified at (any key change invalidates it),
-//! - the issuer and `kid` match (they are covered by the hash already; checked again anyway),
 //! - `now < exp + leeway` of the token (after that the time check rejects it regardless).
 //!
 //! The cache is bounded: when a shard is full, dead entries (expired or of an older
@@ -19,12 +21,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
-use crate::id::AgentId;
 use crate::identity::KeyId;
-use crate::token::TokenHash;
+use crate::token::{TokenClaims, TokenHash};
 
 /// Default capacity of the verified-link cache (see [`crate::Limits::link_cache_capacity`]).
 pub const DEFAULT_LINK_CACHE_CAPACITY: usize = 10_000;
@@ -46,9 +47,15 @@ pub struct LinkCacheStats {
     pub capacity: usize,
 }
 
+/// A link decoded from its compact text: its claims and its header `kid`.
+#[derive(Debug)]
+pub(crate) struct ParsedLink {
+    pub claims: TokenClaims,
+    pub kid: KeyId,
+}
+
 struct Entry {
-    issuer: AgentId,
-    kid: KeyId,
+    link: Arc<ParsedLink>,
     generation: u64,
     /// Seconds: `exp + leeway` of the token. The entry is dead from then on.
     drop_at: u64,
@@ -101,32 +108,26 @@ impl LinkCache {
         self.shards.get(index)?.lock().ok()
     }
 
-    /// Whether the link with this hash verified under `(issuer, kid)` at `generation`, and is
+    /// The decoded link with this hash, if its signature verified at `generation` and it is
     /// not past `exp + leeway`. Drops the entry if it is stale.
-    pub(crate) fn verified(
+    pub(crate) fn get(
         &self,
         hash: &TokenHash,
-        issuer: &AgentId,
-        kid: &KeyId,
         generation: u64,
         now: UnixTime,
-    ) -> bool {
-        let Some(mut shard) = self.shard(hash) else {
-            return false;
-        };
+    ) -> Option<Arc<ParsedLink>> {
+        let mut shard = self.shard(hash)?;
         let hit = match shard.entries.get(&hash.0) {
-            Some(e) => {
-                let live = e.generation == generation && now.as_secs() < e.drop_at;
-                if !live {
-                    shard.entries.remove(&hash.0);
-                    false
-                } else {
-                    &e.issuer == issuer && &e.kid == kid
-                }
+            Some(e) if e.generation == generation && now.as_secs() < e.drop_at => {
+                Some(Arc::clone(&e.link))
             }
-            None => false,
+            Some(_) => {
+                shard.entries.remove(&hash.0);
+                None
+            }
+            None => None,
         };
-        if hit {
+        if hit.is_some() {
             shard.hits += 1;
         } else {
             shard.misses += 1;
@@ -134,13 +135,12 @@ impl LinkCache {
         hit
     }
 
-    /// Records that the link with this hash verified under `(issuer, kid)` at `generation`,
-    /// until `drop_at` (`exp + leeway`).
+    /// Records that the link with this hash decoded to `link` and verified under the key
+    /// registered for its (`iss`, `kid`) at `generation`, until `drop_at` (`exp + leeway`).
     pub(crate) fn insert(
         &self,
         hash: &TokenHash,
-        issuer: &AgentId,
-        kid: &KeyId,
+        link: &Arc<ParsedLink>,
         generation: u64,
         drop_at: UnixTime,
         now: UnixTime,
@@ -171,8 +171,7 @@ impl LinkCache {
         shard.entries.insert(
             hash.0,
             Entry {
-                issuer: issuer.clone(),
-                kid: kid.clone(),
+                link: Arc::clone(link),
                 generation,
                 drop_at,
             },
@@ -201,74 +200,64 @@ mod tests {
         TokenHash::of(&format!("token-{n}"))
     }
 
-    fn who() -> (AgentId, KeyId) {
-        (
-            "spiffe://acme.example/agents/planner".parse().unwrap(),
-            KeyId::thumbprint(&[7u8; 32]),
+    fn link() -> Arc<ParsedLink> {
+        let claims = TokenClaims::parse(
+            br#"{"jti":"link-cache-test-0001","iss":"spiffe://a.example/o","sub":"spiffe://a.example/p",
+                "cnf":{"jkt":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"},"task":"t",
+                "caps":[{"action":"a","resource":"r"}],"depth":0,"iat":1,"exp":2}"#,
         )
+        .unwrap();
+        Arc::new(ParsedLink {
+            claims,
+            kid: KeyId::thumbprint(&[7u8; 32]),
+        })
     }
 
     const NOW: UnixTime = UnixTime::from_secs(1_000);
     const LATER: UnixTime = UnixTime::from_secs(2_000);
 
     #[test]
-    fn hit_only_for_same_issuer_kid_generation_and_before_drop() {
+    fn hit_only_for_same_hash_and_generation_and_before_drop() {
         let cache = LinkCache::new(64);
-        let (iss, kid) = who();
-        let other: AgentId = "spiffe://acme.example/agents/mallory".parse().unwrap();
-        let other_kid = KeyId::thumbprint(&[8u8; 32]);
-        assert!(!cache.verified(&hash(1), &iss, &kid, 5, NOW));
-        cache.insert(&hash(1), &iss, &kid, 5, LATER, NOW);
-        assert!(cache.verified(&hash(1), &iss, &kid, 5, NOW));
-        assert!(!cache.verified(&hash(2), &iss, &kid, 5, NOW), "other hash");
+        let l = link();
+        assert!(cache.get(&hash(1), 5, NOW).is_none());
+        cache.insert(&hash(1), &l, 5, LATER, NOW);
+        let got = cache.get(&hash(1), 5, NOW).unwrap();
+        assert!(Arc::ptr_eq(&got, &l));
+        assert!(cache.get(&hash(2), 5, NOW).is_none(), "other hash");
+        assert!(cache.get(&hash(1), 5, NOW).is_some(), "still there");
+        assert!(cache.get(&hash(1), 6, NOW).is_none(), "new generation");
         assert!(
-            !cache.verified(&hash(1), &other, &kid, 5, NOW),
-            "other issuer"
-        );
-        assert!(
-            !cache.verified(&hash(1), &iss, &other_kid, 5, NOW),
-            "other kid"
-        );
-        assert!(cache.verified(&hash(1), &iss, &kid, 5, NOW), "still there");
-        assert!(
-            !cache.verified(&hash(1), &iss, &kid, 6, NOW),
-            "new generation"
-        );
-        assert!(
-            !cache.verified(&hash(1), &iss, &kid, 5, NOW),
+            cache.get(&hash(1), 5, NOW).is_none(),
             "a stale entry is dropped, not kept for the old generation"
         );
-        cache.insert(&hash(1), &iss, &kid, 6, LATER, NOW);
-        assert!(
-            !cache.verified(&hash(1), &iss, &kid, 6, LATER),
-            "at drop time"
-        );
+        cache.insert(&hash(1), &l, 6, LATER, NOW);
+        assert!(cache.get(&hash(1), 6, LATER).is_none(), "at drop time");
         let stats = cache.stats();
-        assert_eq!((stats.hits, stats.misses, stats.entries), (2, 7, 0));
+        assert_eq!((stats.hits, stats.misses, stats.entries), (2, 5, 0));
     }
 
     #[test]
     fn stays_bounded_and_refuses_dead_inserts() {
         let cache = LinkCache::new(32);
-        let (iss, kid) = who();
-        cache.insert(&hash(0), &iss, &kid, 1, NOW, NOW);
+        let l = link();
+        cache.insert(&hash(0), &l, 1, NOW, NOW);
         assert_eq!(cache.stats().entries, 0, "already past its drop time");
         for n in 0..1_000 {
-            cache.insert(&hash(n), &iss, &kid, 1, LATER, NOW);
+            cache.insert(&hash(n), &l, 1, LATER, NOW);
         }
         let stats = cache.stats();
         assert!(stats.entries <= stats.capacity, "{stats:?}");
         assert_eq!(stats.capacity, 32);
         // The last insert is always kept.
-        assert!(cache.verified(&hash(999), &iss, &kid, 1, NOW));
+        assert!(cache.get(&hash(999), 1, NOW).is_some());
     }
 
     #[test]
     fn disabled_cache_never_hits() {
         let cache = LinkCache::new(0);
-        let (iss, kid) = who();
-        cache.insert(&hash(1), &iss, &kid, 1, LATER, NOW);
-        assert!(!cache.verified(&hash(1), &iss, &kid, 1, NOW));
+        cache.insert(&hash(1), &link(), 1, LATER, NOW);
+        assert!(cache.get(&hash(1), 1, NOW).is_none());
         assert_eq!(cache.stats(), LinkCacheStats::default());
     }
 }

@@ -12,8 +12,8 @@ use crate::envelope::{EnvelopeClaims, HandoffMode, PayloadDigest, MAX_CHAIN_LINK
 use crate::error::{Error, Location, Reason, Rejection};
 use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
 use crate::identity::KeyId;
-use crate::jws::{self, Decoded, Kind};
-use crate::link_cache::{LinkCache, LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
+use crate::jws::{self, Kind};
+use crate::link_cache::{LinkCache, LinkCacheStats, ParsedLink, DEFAULT_LINK_CACHE_CAPACITY};
 use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
 use crate::replay::{Freshness, MemoryReplayCache, ReplayCache};
 use crate::revocation::{MemoryRevocations, RevocationQuery, Revocations, TokenRef};
@@ -70,69 +70,105 @@ pub enum AuditFailure {
 }
 
 /// One link of a verified chain: facts established by its verified signature.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VerifiedLink {
-    id: TokenId,
-    issuer: AgentId,
-    subject: AgentId,
-    capabilities: Vec<Capability>,
-    depth: u8,
-    delegates: Option<Vec<AgentPattern>>,
-    issued_at: UnixTime,
-    not_before: UnixTime,
-    expires_at: UnixTime,
-}
+#[derive(Clone)]
+pub struct VerifiedLink(Arc<ParsedLink>);
 
 impl VerifiedLink {
+    fn claims(&self) -> &TokenClaims {
+        &self.0.claims
+    }
     /// The token id.
     #[must_use]
     pub fn id(&self) -> &TokenId {
-        &self.id
+        &self.claims().jti
     }
     /// The delegator.
     #[must_use]
     pub fn issuer(&self) -> &AgentId {
-        &self.issuer
+        &self.claims().iss
     }
     /// The delegate.
     #[must_use]
     pub fn subject(&self) -> &AgentId {
-        &self.subject
+        &self.claims().sub
     }
     /// The capabilities granted.
     #[must_use]
     pub fn capabilities(&self) -> &[Capability] {
-        &self.capabilities
+        &self.claims().caps
     }
     /// Further delegations allowed.
     #[must_use]
     pub fn depth(&self) -> u8 {
-        self.depth
+        self.claims().depth
     }
     /// Whom the subject may delegate to (`None`: anyone within depth).
     #[must_use]
     pub fn delegates(&self) -> Option<&[AgentPattern]> {
-        self.delegates.as_deref()
+        self.claims().delegates.as_deref()
     }
     /// Issued at.
     #[must_use]
     pub fn issued_at(&self) -> UnixTime {
-        self.issued_at
+        self.claims().iat
     }
-    /// Not before.
+    /// Not before (defaults to `iat`).
     #[must_use]
     pub fn not_before(&self) -> UnixTime {
-        self.not_before
+        self.claims().not_before()
     }
     /// Expires at.
     #[must_use]
     pub fn expires_at(&self) -> UnixTime {
-        self.expires_at
+        self.claims().exp
     }
-    /// Lifetime in seconds (`exp - iat`).
+    /// Lifetime in seconds, counted as the verifier does: from the earlier of `iat` and `nbf`
+    /// to `exp`.
     #[must_use]
     pub fn lifetime(&self) -> u64 {
-        self.expires_at.since(self.issued_at)
+        self.expires_at()
+            .since(self.issued_at().min(self.not_before()))
+    }
+    /// The application data (`ext`) as JSON text, carried verbatim and covered by the
+    /// verified signature.
+    #[must_use]
+    pub fn ext(&self) -> Option<&str> {
+        self.claims()
+            .ext
+            .as_deref()
+            .map(serde_json::value::RawValue::get)
+    }
+}
+
+impl PartialEq for VerifiedLink {
+    /// Two verified links are equal when they are the same token (same id, issuer, subject
+    /// and times; a token id is unique per issuer).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.id() == other.id()
+                && self.issuer() == other.issuer()
+                && self.subject() == other.subject()
+                && self.capabilities() == other.capabilities()
+                && self.depth() == other.depth()
+                && self.delegates() == other.delegates()
+                && self.issued_at() == other.issued_at()
+                && self.not_before() == other.not_before()
+                && self.expires_at() == other.expires_at())
+    }
+}
+
+impl fmt::Debug for VerifiedLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedLink")
+            .field("id", self.id())
+            .field("issuer", self.issuer())
+            .field("subject", self.subject())
+            .field("capabilities", &self.capabilities())
+            .field("depth", &self.depth())
+            .field("delegates", &self.delegates())
+            .field("issued_at", &self.issued_at().as_secs())
+            .field("expires_at", &self.expires_at().as_secs())
+            .finish()
     }
 }
 
@@ -408,11 +444,18 @@ impl VerifierBuilder {
     }
 }
 
-/// A link being checked: its claims, header `kid` and hash.
+/// A link being checked: its decoded claims and header `kid` (shared with the link cache),
+/// and its hash.
 struct Link {
-    claims: TokenClaims,
-    kid: KeyId,
+    parsed: Arc<ParsedLink>,
     hash: TokenHash,
+}
+
+impl std::ops::Deref for Link {
+    type Target = ParsedLink;
+    fn deref(&self) -> &ParsedLink {
+        &self.parsed
+    }
 }
 
 /// The outcome of the checks, before auditing.
@@ -473,26 +516,21 @@ impl HandoffVerifier {
         self.links.stats()
     }
 
-    /// SPEC section 6, step by step. `claimed` collects what the input claims, for the audit
-    /// record of a denial.
+    /// SPEC section 6, step by step. (What a denied input claimed is collected afterwards, by
+    /// [`claimed_facts`], so the accepting path copies nothing for the audit record of a
+    /// denial.)
     fn check(
         &self,
         wire: &str,
         payload: &[u8],
         context: &Context,
         now: UnixTime,
-        claimed: &mut ClaimedFacts,
     ) -> Result<Accepted, Denied> {
         let env_loc = Location::Envelope;
 
         // 1. Size, JWS form, header, JSON and claim syntax of the envelope.
         let jws = jws::decode(wire, Kind::Envelope)?;
         let env = EnvelopeClaims::parse(&jws.claims)?;
-        claimed.envelope = Some(env.jti.clone());
-        claimed.sender = Some(env.iss.clone());
-        claimed.audience = Some(env.aud.clone());
-        claimed.task = Some(env.task.clone());
-        claimed.intent = Some(env.intent.clone());
         if env.chain.len() > self.limits.max_chain_len {
             return Err(reject(
                 Reason::ChainTooLong,
@@ -569,7 +607,7 @@ impl HandoffVerifier {
         }
 
         // 5. The chain, then the sender binding.
-        let links = self.check_chain(&env.chain, now, claimed)?;
+        let links = self.check_chain(&env.chain, now)?;
         let mode = check_sender_binding(&env, &jws.kid, &links)?;
         let (Some(root), Some(last)) = (links.first(), links.last()) else {
             return Err(reject(Reason::Malformed, env_loc, "empty chain").into());
@@ -746,18 +784,31 @@ impl HandoffVerifier {
 
     /// SPEC section 4: every link decoded, bound to its parent, signed by a registered key,
     /// in force, and no wider than its parent.
-    fn check_chain(
-        &self,
-        tokens: &[String],
-        now: UnixTime,
-        claimed: &mut ClaimedFacts,
-    ) -> Result<Vec<Link>, Rejection> {
+    fn check_chain(&self, tokens: &[String], now: UnixTime) -> Result<Vec<Link>, Rejection> {
         let mut links: Vec<Link> = Vec::with_capacity(tokens.len());
         for (i, compact) in tokens.iter().enumerate() {
             let loc = Location::Link(i);
-            let decoded = jws::decode(compact, Kind::Token).map_err(|r| r.at(loc))?;
-            let claims = TokenClaims::parse(&decoded.claims).map_err(|r| r.at(loc))?;
-            claimed.chain.push(claims.jti.clone());
+
+            // Decoded and signature-checked before, at this key generation? Then the same
+            // bytes decode to the same claims; skip the decoding and the signature check
+            // (every other check below still runs). Read the generation before resolving any
+            // key: if the keys change meanwhile, the entry is recorded under the old one.
+            let generation = self.keys.generation();
+            let hash = (compact.len() <= jws::MAX_TOKEN_BYTES).then(|| TokenHash::of(compact));
+            let cached = hash.and_then(|h| self.links.get(&h, generation, now));
+            let (parsed, unverified) = match cached {
+                Some(parsed) => (parsed, None),
+                None => {
+                    let decoded = jws::decode(compact, Kind::Token).map_err(|r| r.at(loc))?;
+                    let claims = TokenClaims::parse(&decoded.claims).map_err(|r| r.at(loc))?;
+                    let parsed = Arc::new(ParsedLink {
+                        claims,
+                        kid: decoded.kid.clone(),
+                    });
+                    (parsed, Some(decoded))
+                }
+            };
+            let claims = &parsed.claims;
 
             // Binding to the parent [untrusted_root, broken_chain].
             match links.last() {
@@ -795,13 +846,13 @@ impl HandoffVerifier {
                             ),
                         ));
                     }
-                    if decoded.kid != p.claims.cnf.jkt {
+                    if parsed.kid != p.claims.cnf.jkt {
                         return Err(reject(
                             Reason::BrokenChain,
                             loc,
                             format!(
                                 "signed with key `{}`, but the previous link binds key `{}`",
-                                decoded.kid, p.claims.cnf.jkt
+                                parsed.kid, p.claims.cnf.jkt
                             ),
                         ));
                     }
@@ -809,8 +860,29 @@ impl HandoffVerifier {
             }
 
             // Signature under the key registered for the issuer [unknown_key, bad_signature].
-            let hash = TokenHash::of(compact);
-            self.check_link_signature(&decoded, &claims.iss, &hash, claims.exp, now, loc)?;
+            if let Some(decoded) = &unverified {
+                let key = self.keys.resolve(&claims.iss, &parsed.kid).ok_or_else(|| {
+                    reject(
+                        Reason::UnknownKey,
+                        loc,
+                        format!(
+                            "no key `{}` is registered for issuer `{}`",
+                            parsed.kid, claims.iss
+                        ),
+                    )
+                })?;
+                if !decoded.verify(&key) {
+                    return Err(reject(
+                        Reason::BadSignature,
+                        loc,
+                        "token signature does not verify",
+                    ));
+                }
+                if let Some(h) = &hash {
+                    let drop_at = claims.exp.plus(self.limits.leeway);
+                    self.links.insert(h, &parsed, generation, drop_at, now);
+                }
+            }
             if self.keys.resolve(&claims.sub, &claims.cnf.jkt).is_none() {
                 return Err(reject(
                     Reason::UnknownKey,
@@ -854,60 +926,12 @@ impl HandoffVerifier {
             }
 
             if let Some(p) = links.last() {
-                check_narrowing(&p.claims, &claims, &links, loc)?;
+                check_narrowing(&p.claims, claims, &links, loc)?;
             }
-            links.push(Link {
-                hash,
-                kid: decoded.kid,
-                claims,
-            });
+            let hash = hash.unwrap_or_else(|| TokenHash::of(compact));
+            links.push(Link { parsed, hash });
         }
         Ok(links)
-    }
-
-    /// The signature of a link, checked unless this exact link (same hash, hence same header,
-    /// claims and signature) already verified under the key registered for its issuer and
-    /// `kid` at the resolver's current generation. The cache lock is not held while the
-    /// signature is checked.
-    fn check_link_signature(
-        &self,
-        decoded: &Decoded<'_>,
-        issuer: &AgentId,
-        hash: &TokenHash,
-        exp: UnixTime,
-        now: UnixTime,
-        loc: Location,
-    ) -> Result<(), Rejection> {
-        // Read before resolving: if the keys change in between, the entry is recorded under
-        // the old generation and never used.
-        let generation = self.keys.generation();
-        if self
-            .links
-            .verified(hash, issuer, &decoded.kid, generation, now)
-        {
-            return Ok(());
-        }
-        let key = self.keys.resolve(issuer, &decoded.kid).ok_or_else(|| {
-            reject(
-                Reason::UnknownKey,
-                loc,
-                format!(
-                    "no key `{}` is registered for issuer `{issuer}`",
-                    decoded.kid
-                ),
-            )
-        })?;
-        if !decoded.verify(&key) {
-            return Err(reject(
-                Reason::BadSignature,
-                loc,
-                "token signature does not verify",
-            ));
-        }
-        let drop_at = exp.plus(self.limits.leeway);
-        self.links
-            .insert(hash, issuer, &decoded.kid, generation, drop_at, now);
-        Ok(())
     }
 
     fn check_revocation(
@@ -955,7 +979,7 @@ impl HandoffVerifier {
     fn record(
         &self,
         outcome: Result<Accepted, Denied>,
-        claimed: ClaimedFacts,
+        wire: &str,
         now: UnixTime,
     ) -> Result<VerifiedHandoff, Rejection> {
         match outcome {
@@ -969,7 +993,7 @@ impl HandoffVerifier {
                         task: handoff.task.clone(),
                         intent: handoff.intent.clone(),
                         mode: handoff.mode,
-                        chain: handoff.chain.iter().map(|l| l.id.clone()).collect(),
+                        chain: handoff.chain.iter().map(|l| l.id().clone()).collect(),
                         scope: handoff.capabilities().to_vec(),
                     },
                     Some(handoff.policy.rule().to_owned()),
@@ -991,7 +1015,7 @@ impl HandoffVerifier {
                     self.me.clone(),
                     rejection.reason(),
                     rejection.detail(),
-                    claimed,
+                    claimed_facts(wire),
                     policy.as_ref().map(|p| p.rule().to_owned()),
                     policy.as_ref().and_then(|p| p.version().map(str::to_owned)),
                 );
@@ -1011,9 +1035,8 @@ impl Verifier for HandoffVerifier {
         context: &Context,
     ) -> Result<VerifiedHandoff, Rejection> {
         let now = self.clock.now();
-        let mut claimed = ClaimedFacts::default();
-        let outcome = self.check(envelope, payload, context, now, &mut claimed);
-        self.record(outcome, claimed, now)
+        let outcome = self.check(envelope, payload, context, now);
+        self.record(outcome, envelope, now)
     }
 }
 
@@ -1160,19 +1183,35 @@ fn check_sender_binding(
     ))
 }
 
+/// What a denied input claims, as far as it can be read: the envelope's claims if they parse,
+/// and the ids of the chain's links that parse. None of it is verified; it is recorded under
+/// `claimed`.
+fn claimed_facts(wire: &str) -> ClaimedFacts {
+    let mut claimed = ClaimedFacts::default();
+    let Some(env) = jws::decode(wire, Kind::Envelope)
+        .ok()
+        .and_then(|jws| EnvelopeClaims::parse(&jws.claims).ok())
+    else {
+        return claimed;
+    };
+    claimed.chain = env
+        .chain
+        .iter()
+        .filter_map(|compact| {
+            let decoded = jws::decode(compact, Kind::Token).ok()?;
+            TokenClaims::parse(&decoded.claims).ok().map(|c| c.jti)
+        })
+        .collect();
+    claimed.envelope = Some(env.jti);
+    claimed.sender = Some(env.iss);
+    claimed.audience = Some(env.aud);
+    claimed.task = Some(env.task);
+    claimed.intent = Some(env.intent);
+    claimed
+}
+
 fn verified_link(link: &Link) -> VerifiedLink {
-    let c = &link.claims;
-    VerifiedLink {
-        id: c.jti.clone(),
-        issuer: c.iss.clone(),
-        subject: c.sub.clone(),
-        capabilities: c.caps.clone(),
-        depth: c.depth,
-        delegates: c.delegates.clone(),
-        issued_at: c.iat,
-        not_before: c.not_before(),
-        expires_at: c.exp,
-    }
+    VerifiedLink(Arc::clone(&link.parsed))
 }
 
 #[cfg(test)]

@@ -231,7 +231,10 @@ fn narrow(parent: &Capability, rng: &mut Rng) -> Capability {
                     .unwrap()
             }
             Limit::In(set) => {
-                let keep: Vec<&String> = set.iter().filter(|_| !rng.next().is_multiple_of(3)).collect();
+                let keep: Vec<&String> = set
+                    .iter()
+                    .filter(|_| !rng.next().is_multiple_of(3))
+                    .collect();
                 c.one_of(name.as_str(), keep).unwrap()
             }
             _ => unreachable!("only max and in exist"),
