@@ -36,10 +36,12 @@ pub struct Limits {
     /// Most links in a chain. Default and maximum 8 (SPEC section 4): bounds the signature
     /// checks one envelope can demand.
     pub max_chain_len: usize,
-    /// Most chain links whose verified signature is remembered. Default 10 000: about 1 MB,
-    /// enough for the live grants of a busy agent. `0` disables the cache (every link's
-    /// signature is checked on every request). Only the signature is remembered; every other
-    /// check runs on every request.
+    /// Most chain links remembered as decoded and signature-checked. Default 10 000, enough
+    /// for the live grants of a busy agent; each entry holds the link's decoded claims, about
+    /// the size of the token (typically under 1 KiB, at most 8 KiB), so the default costs
+    /// about 10 MB when full of typical tokens. `0` disables the cache (every link is decoded
+    /// and its signature checked on every request). Only the decoding and the signature check
+    /// are skipped; every other check runs on every request.
     pub link_cache_capacity: usize,
 }
 
