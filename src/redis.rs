@@ -866,3 +866,18 @@ impl Subscriber {
         Ok(())
     }
 }
+
+impl crate::lifecycle::RevocationWriter for RedisRevocations {
+    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
+        RedisRevocations::revoke_token(self, id, now)
+    }
+    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
+        RedisRevocations::revoke_task(self, task, now)
+    }
+    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        RedisRevocations::revoke_agent(self, agent)
+    }
+    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
+        RedisRevocations::revoke_issued_before(self, cutoff)
+    }
+}

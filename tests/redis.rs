@@ -224,6 +224,31 @@ fn a_revocation_through_one_replica_is_seen_by_the_other_within_the_bound() {
 // --------------------------------------------------------------------------- fail closed
 
 #[test]
+fn a_task_grant_completed_through_redis_kills_the_task_on_every_replica() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    let revs_a = revocations(&url);
+    let revs_b = revocations(&url);
+    let a = replica(&w, &url, &revs_a);
+    let b = replica(&w, &url, &revs_b);
+    let grant = DelegationToken::root(&w.orchestrator.identity)
+        .delegate_to(&w.planner.public())
+        .task("task-77".parse().unwrap())
+        .allow("tickets.*", "project/alpha/*")
+        .unwrap()
+        .issued_at(w.now())
+        .sign_task_with_clock(Arc::clone(&revs_a), w.clock.clone())
+        .unwrap();
+    let root = grant.token().clone();
+    verify(&b, &fresh(&w, &root)).unwrap();
+    grant.complete().unwrap();
+    assert_reason(verify(&a, &fresh(&w, &root)), Reason::Revoked);
+    let r = until_revoked(&w, &b, &root);
+    assert!(r.detail().contains("task `task-77` is revoked"), "{r}");
+}
+
+#[test]
 fn redis_killed_mid_run_gives_unavailable_and_a_restart_restores_service() {
     let mut server = RedisServer::start();
     let url = server.url();

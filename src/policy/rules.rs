@@ -41,8 +41,8 @@ use crate::clock::UnixTime;
 use crate::envelope::HandoffMode;
 use crate::error::{Error, StoreError};
 use crate::id::AgentPattern;
+use crate::lifecycle::RevocationWriter;
 use crate::policy::{Policy, PolicyDecision, PolicyRequest};
-use crate::revocation::MemoryRevocations;
 
 /// The largest policy file accepted (1 MiB).
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
@@ -386,7 +386,7 @@ impl RulePolicy {
     pub fn activate(
         &self,
         previous: Option<&str>,
-        revocations: &MemoryRevocations,
+        revocations: &dyn RevocationWriter,
         now: UnixTime,
     ) -> Result<Option<UnixTime>, StoreError> {
         match previous {
@@ -783,7 +783,7 @@ impl SharedRulePolicy {
     pub fn replace(
         &self,
         next: RulePolicy,
-        revocations: &MemoryRevocations,
+        revocations: &dyn RevocationWriter,
         now: UnixTime,
     ) -> Result<Option<UnixTime>, StoreError> {
         let mut slot = self
