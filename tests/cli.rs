@@ -924,6 +924,29 @@ context = { environment = "staging" }
 }
 
 #[test]
+fn policy_check_validates_a_file_and_names_the_line() {
+    let env = Env::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/policy.toml");
+    let a = env.run(&["policy", "check", example]).code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["valid"], true);
+    assert_eq!(d["version"], "2027-01-15.1");
+    env.write(
+        "bad.toml",
+        "version = \"1\"\n[[rule]]\nname = \"x\"\neffect = \"maybe\"\n",
+    );
+    let a = env.run(&["policy", "check", "bad.toml"]).code(1);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["valid"], false);
+    assert!(d["problem"].as_str().unwrap().starts_with("line 4:"), "{d}");
+    let err = usage_error(&env, &["policy", "check", "missing.toml"]);
+    assert!(
+        err.contains("missing.toml") && err.contains("check the path"),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_subcommand_has_help_with_an_example() {
     let env = Env::new();
     for sub in [
@@ -934,6 +957,7 @@ fn every_subcommand_has_help_with_an_example() {
         vec!["verify"],
         vec!["inspect"],
         vec!["audit", "verify"],
+        vec!["policy", "check"],
     ] {
         let mut args = sub.clone();
         args.push("--help");

@@ -39,6 +39,29 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Work with request-time policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+/// `handoff policy ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Check a TOML rule policy file and name the line of the first problem.
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  \
+handoff policy check examples/policies/policy.toml\n\n\
+Prints {\"valid\":true,\"version\":...} for a good file. Exit status: 0 the file is valid, \
+1 it is not (the problem and its line are printed), 2 it cannot be read.")]
+pub(crate) struct PolicyCheckArgs {
+    /// The policy file (TOML, see `RulePolicy`).
+    #[arg(value_name = "POLICY.TOML")]
+    pub file: PathBuf,
 }
 
 /// `handoff audit ...`.

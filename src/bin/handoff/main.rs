@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use crate::args::{AuditCommand, Cli, Command};
+use crate::args::{AuditCommand, Cli, Command, PolicyCommand};
 
 /// A usage or I/O error: printed as `error: ...` on standard error, exit status 2.
 #[derive(Debug)]
@@ -141,6 +141,9 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify(a),
         } => verify::audit_verify(&a),
+        Command::Policy {
+            command: PolicyCommand::Check(a),
+        } => verify::policy_check(&a),
     }
 }
 

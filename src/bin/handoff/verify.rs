@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{AuditVerifyArgs, VerifyArgs};
+use crate::args::{AuditVerifyArgs, PolicyCheckArgs, VerifyArgs};
 use crate::{explain, print_line, read_bytes_file, text_or_file, CliError, CliResult};
 
 /// Exit status when any envelope was denied, or an audit log is broken.
@@ -239,5 +239,35 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
             )?;
             Ok(ExitCode::from(DENIED))
         }
+    }
+}
+
+/// `handoff policy check <file>`: loads the rule policy; prints its version, or the problem
+/// with its line. Exit 0 valid, 1 invalid, 2 unreadable.
+pub(crate) fn policy_check(args: &PolicyCheckArgs) -> CliResult<ExitCode> {
+    match RulePolicy::from_file(&args.file) {
+        Ok(policy) => {
+            print_line(
+                &json!({
+                    "valid": true,
+                    "file": args.file.display().to_string(),
+                    "version": policy.version(),
+                })
+                .to_string(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(agent_handoff::Error::Policy { problem, .. }) => {
+            print_line(
+                &json!({
+                    "valid": false,
+                    "file": args.file.display().to_string(),
+                    "problem": problem,
+                })
+                .to_string(),
+            )?;
+            Ok(ExitCode::from(DENIED))
+        }
+        Err(e) => Err(explain("<POLICY.TOML>", e)),
     }
 }
