@@ -547,24 +547,7 @@ impl HandoffVerifier {
         }
 
         // 2. Envelope key and signature.
-        let key = self.keys.resolve(&env.iss, &jws.kid).ok_or_else(|| {
-            reject(
-                Reason::UnknownKey,
-                env_loc,
-                format!(
-                    "no key `{}` is registered for sender `{}`",
-                    jws.kid, env.iss
-                ),
-            )
-        })?;
-        if !jws.verify(&key) {
-            return Err(reject(
-                Reason::BadSignature,
-                env_loc,
-                "envelope signature does not verify",
-            )
-            .into());
-        }
+        self.verify_signature(&jws, &env.iss, "sender", env_loc)?;
 
         // 3. Audience.
         if env.aud != self.me {
@@ -863,23 +846,7 @@ impl HandoffVerifier {
 
             // Signature under the key registered for the issuer [unknown_key, bad_signature].
             if let Some(decoded) = &unverified {
-                let key = self.keys.resolve(&claims.iss, &parsed.kid).ok_or_else(|| {
-                    reject(
-                        Reason::UnknownKey,
-                        loc,
-                        format!(
-                            "no key `{}` is registered for issuer `{}`",
-                            parsed.kid, claims.iss
-                        ),
-                    )
-                })?;
-                if !decoded.verify(&key) {
-                    return Err(reject(
-                        Reason::BadSignature,
-                        loc,
-                        "token signature does not verify",
-                    ));
-                }
+                self.verify_signature(decoded, &claims.iss, "issuer", loc)?;
                 if let Some(h) = &hash {
                     let drop_at = claims.exp.plus(self.limits.leeway);
                     self.links.insert(h, &parsed, generation, drop_at, now);
@@ -934,6 +901,37 @@ impl HandoffVerifier {
             links.push(Link { parsed, hash });
         }
         Ok(links)
+    }
+
+    /// A JWS's signature under the key registered for `signer` with the header's `kid` (only
+    /// a hint: it must name a key of that agent) [unknown_key, bad_signature].
+    fn verify_signature(
+        &self,
+        jws: &jws::Decoded<'_>,
+        signer: &AgentId,
+        role: &str,
+        loc: Location,
+    ) -> Result<(), Rejection> {
+        let key = self.keys.resolve(signer, &jws.kid).ok_or_else(|| {
+            reject(
+                Reason::UnknownKey,
+                loc,
+                format!("no key `{}` is registered for {role} `{signer}`", jws.kid),
+            )
+        })?;
+        if !jws.verify(&key) {
+            let what = if loc == Location::Envelope {
+                "envelope"
+            } else {
+                "token"
+            };
+            return Err(reject(
+                Reason::BadSignature,
+                loc,
+                format!("{what} signature does not verify"),
+            ));
+        }
+        Ok(())
     }
 
     fn check_revocation(
