@@ -28,7 +28,7 @@ fn binary() -> PathBuf {
             "redis-server is not installed (running `{}` failed: {e}). These tests need a real \
              Redis: install it with `apt-get install -y redis-server` (Debian/Ubuntu) or \
              `brew install redis`, or point REDIS_SERVER at the binary. CI installs it \
-             (see notes/redis/ci.sh).",
+             (see .ci/run).",
             bin.display()
         ),
     }

@@ -1,2 +1,0 @@
-echo "+ cargo test --test review"
-cargo test --test review
