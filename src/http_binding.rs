@@ -49,6 +49,7 @@ use tower::{Layer, Service};
 use crate::capability::Intent;
 use crate::envelope::EnvelopeBuilder;
 use crate::error::{Error, Reason};
+use crate::error::{Location, Rejection};
 use crate::policy::Context;
 use crate::verify::{VerifiedHandoff, Verifier};
 
@@ -156,21 +157,38 @@ impl HandoffLayer {
     }
 
     /// Everything the layer checks, in order. Returns the verified handoff and the body, or
-    /// the reason to refuse.
-    async fn check<B>(&self, parts: &Parts, body: B) -> Result<(VerifiedHandoff, Bytes), Reason>
+    /// the refusal.
+    async fn check<B>(&self, parts: &Parts, body: B) -> Result<(VerifiedHandoff, Bytes), Refusal>
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         // The route decides the intent; a route without one takes no handoff.
-        let route = (self.route)(parts).ok_or(Reason::IntentNotGranted)?;
+        let route = (self.route)(parts).ok_or(Refusal::layer(
+            Reason::IntentNotGranted,
+            "no intent is derived from this request's route",
+            None,
+        ))?;
 
         // Exactly one header, visible ASCII (a compact JWS is).
         let mut values = parts.headers.get_all(&HANDOFF_HEADER).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
-            return Err(Reason::Malformed);
+            return Err(Refusal::layer(
+                Reason::Malformed,
+                "the request needs exactly one `Agent-Handoff` header",
+                None,
+            ));
         };
-        let envelope = value.to_str().map_err(|_| Reason::Malformed)?.to_owned();
+        let envelope = value
+            .to_str()
+            .map_err(|_| {
+                Refusal::layer(
+                    Reason::Malformed,
+                    "the `Agent-Handoff` header is not visible ASCII",
+                    None,
+                )
+            })?
+            .to_owned();
 
         // The body, read once, bounded: refuse a declared length over the limit unread.
         let declared = parts
@@ -178,30 +196,84 @@ impl HandoffLayer {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        let too_large = "the request body is larger than this endpoint accepts";
         if declared.is_some_and(|n| n > self.max_body as u64) {
-            return Err(Reason::TooLarge);
+            return Err(Refusal::layer(Reason::TooLarge, too_large, Some(envelope)));
         }
         let payload = match Limited::new(body, self.max_body).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(Reason::TooLarge)
+                return Err(Refusal::layer(Reason::TooLarge, too_large, Some(envelope)))
             }
-            Err(_) => return Err(Reason::Malformed),
+            Err(_) => {
+                return Err(Refusal::layer(
+                    Reason::Malformed,
+                    "the request body could not be read",
+                    Some(envelope),
+                ))
+            }
         };
 
-        let context = (self.context)(parts)
-            .require_intent(route.action(), route.resource())
-            .map_err(|_| Reason::IntentNotGranted)?;
-        let handoff = self.verify(envelope, payload.clone(), context).await?;
+        let context = match (self.context)(parts).require_intent(route.action(), route.resource()) {
+            Ok(context) => context,
+            Err(_) => {
+                return Err(Refusal::layer(
+                    Reason::IntentNotGranted,
+                    "the route's intent is not a concrete intent",
+                    Some(envelope),
+                ))
+            }
+        };
+        let handoff = self
+            .verify(envelope.clone(), payload.clone(), context)
+            .await
+            .map_err(Refusal::Verified)?;
 
         // The verifier honoured the required intent; check again in case a custom `Verifier`
         // ignores the context.
         if handoff.intent().action() != route.action()
             || handoff.intent().resource() != route.resource()
         {
-            return Err(Reason::IntentNotGranted);
+            return Err(Refusal::layer(
+                Reason::IntentNotGranted,
+                "the verified intent is not the one this endpoint requires",
+                Some(envelope),
+            ));
         }
         Ok((handoff, payload))
+    }
+
+    /// Records a refusal the layer decided itself, where verification runs (it may write to
+    /// disk), and returns its reason.
+    async fn record(&self, refusal: Refusal) -> Reason {
+        let Refusal::Layer {
+            reason,
+            detail,
+            envelope,
+        } = refusal
+        else {
+            return refusal.reason();
+        };
+        let rejection = Rejection::new(reason, Location::Envelope, detail);
+        let runtime = match self.execution {
+            Execution::Blocking => tokio::runtime::Handle::try_current().ok(),
+            Execution::Inline => None,
+        };
+        match runtime {
+            Some(runtime) => {
+                let verifier = Arc::clone(&self.verifier);
+                // A failed or cancelled task only loses the record; the refusal stands.
+                let _ = runtime
+                    .spawn_blocking(move || {
+                        verifier.record_refusal(&rejection, envelope.as_deref())
+                    })
+                    .await;
+            }
+            None => self
+                .verifier
+                .record_refusal(&rejection, envelope.as_deref()),
+        }
+        reason
     }
 
     async fn verify(
@@ -236,6 +308,33 @@ impl<S> Layer<S> for HandoffLayer {
         HandoffService {
             inner,
             layer: self.clone(),
+        }
+    }
+}
+
+/// Why the layer refused a request: decided by the layer itself (audited through
+/// [`Verifier::record_refusal`]) or by the verifier (already audited).
+enum Refusal {
+    Layer {
+        reason: Reason,
+        detail: &'static str,
+        envelope: Option<String>,
+    },
+    Verified(Reason),
+}
+
+impl Refusal {
+    fn layer(reason: Reason, detail: &'static str, envelope: Option<String>) -> Refusal {
+        Refusal::Layer {
+            reason,
+            detail,
+            envelope,
+        }
+    }
+
+    fn reason(&self) -> Reason {
+        match self {
+            Refusal::Layer { reason, .. } | Refusal::Verified(reason) => *reason,
         }
     }
 }
@@ -277,7 +376,7 @@ where
                         .call(Request::from_parts(parts, B::from(payload)))
                         .await
                 }
-                Err(reason) => Ok(rejection_response(reason)),
+                Err(refusal) => Ok(rejection_response(layer.record(refusal).await)),
             }
         })
     }

@@ -285,6 +285,15 @@ pub trait Verifier: fmt::Debug + Send + Sync {
         payload: &[u8],
         context: &Context,
     ) -> Result<VerifiedHandoff, Rejection>;
+
+    /// Records a refusal decided before [`verify`](Verifier::verify) could run, by a transport
+    /// binding (no envelope header, an oversize body, a request no route accepts), so that
+    /// every decision leaves an audit record. `envelope` is the envelope text if there was
+    /// one: its claims are recorded as *claimed*. The default does nothing;
+    /// [`HandoffVerifier`] writes a deny record to its audit sink.
+    fn record_refusal(&self, rejection: &Rejection, envelope: Option<&str>) {
+        let _ = (rejection, envelope);
+    }
 }
 
 /// The verifier of SPEC section 6. `Send + Sync`: share one across threads.
@@ -1037,6 +1046,20 @@ impl Verifier for HandoffVerifier {
         let now = self.clock.now();
         let outcome = self.check(envelope, payload, context, now);
         self.record(outcome, envelope, now)
+    }
+
+    fn record_refusal(&self, rejection: &Rejection, envelope: Option<&str>) {
+        let record = AuditRecord::deny(
+            self.clock.now(),
+            self.me.clone(),
+            rejection.reason(),
+            rejection.detail(),
+            envelope.map(claimed_facts).unwrap_or_default(),
+            None,
+            None,
+        );
+        // A refusal stands whether or not its record could be kept.
+        let _ = self.audit.record(&record);
     }
 }
 

@@ -691,3 +691,29 @@ async fn one_envelope_sent_eight_times_at_once_is_accepted_once() {
     assert_eq!(ok, 1);
     assert_eq!(calls.len(), 1);
 }
+
+/// Refusals the layer decides before the verifier runs are audited too: every decision
+/// leaves a record, with whatever the envelope claimed recorded as claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_made_by_the_layer_are_audited() {
+    let w = World::new();
+    let (addr, _calls) = service(&w, &w.executor, 1024).await;
+    let reply = send(post_to(addr, "/tickets/123/read", PAYLOAD)).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "malformed");
+    static BIG: [u8; 2048] = [b'x'; 2048];
+    let reply = send(read_ticket(&w, addr, 123, &BIG)).await;
+    assert_refused(&reply, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+
+    let records = w.audit.records();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0].decision(), Decision::Deny);
+    assert_eq!(records[0].reason(), Some(Reason::Malformed));
+    assert!(records[0].claimed().unwrap().sender.is_none());
+    assert_eq!(records[1].reason(), Some(Reason::TooLarge));
+    let claimed = records[1].claimed().unwrap();
+    assert_eq!(claimed.sender.as_ref(), Some(w.planner.id()));
+    assert!(
+        records[1].verified_sender().is_none(),
+        "a refusal is never a verified fact"
+    );
+}
