@@ -788,9 +788,8 @@ impl HandoffVerifier {
             // (every other check below still runs). Read the generation before resolving any
             // key: if the keys change meanwhile, the entry is recorded under the old one.
             let generation = self.keys.generation();
-            let hash = (compact.len() <= jws::MAX_TOKEN_BYTES).then(|| TokenHash::of(compact));
-            let cached = hash.and_then(|h| self.links.get(&h, generation, now));
-            let (parsed, unverified) = match cached {
+            let hash = TokenHash::of(compact);
+            let (parsed, unverified) = match self.links.get(&hash, generation, now) {
                 Some(parsed) => (parsed, None),
                 None => {
                     let decoded = jws::decode(compact, Kind::Token).map_err(|r| r.at(loc))?;
@@ -856,10 +855,8 @@ impl HandoffVerifier {
             // Signature under the key registered for the issuer [unknown_key, bad_signature].
             if let Some(decoded) = &unverified {
                 self.verify_signature(decoded, &claims.iss, "issuer", loc)?;
-                if let Some(h) = &hash {
-                    let drop_at = claims.exp.plus(self.limits.leeway);
-                    self.links.insert(h, &parsed, generation, drop_at, now);
-                }
+                let drop_at = claims.exp.plus(self.limits.leeway);
+                self.links.insert(&hash, &parsed, generation, drop_at, now);
             }
             if self.keys.resolve(&claims.sub, &claims.cnf.jkt).is_none() {
                 return Err(reject(
@@ -906,7 +903,6 @@ impl HandoffVerifier {
             if let Some(p) = links.last() {
                 check_narrowing(&p.claims, claims, &links, loc)?;
             }
-            let hash = hash.unwrap_or_else(|| TokenHash::of(compact));
             links.push(Link { parsed, hash });
         }
         Ok(links)
@@ -1019,20 +1015,32 @@ impl HandoffVerifier {
                 }
             }
             Err(Denied { rejection, policy }) => {
-                let record = AuditRecord::deny(
-                    now,
-                    self.me.clone(),
-                    rejection.reason(),
-                    rejection.detail(),
-                    claimed_facts(wire),
-                    policy.as_ref().map(|p| p.rule().to_owned()),
-                    policy.as_ref().and_then(|p| p.version().map(str::to_owned)),
-                );
-                // A denial stands whether or not its record could be kept.
-                let _ = self.audit.record(&record);
+                self.record_denial(now, &rejection, Some(wire), policy.as_ref());
                 Err(rejection)
             }
         }
+    }
+
+    /// Writes the audit record of a denial: what the envelope (if any) claimed, under
+    /// `claimed`, and the policy rule if one decided. A denial stands whether or not its
+    /// record could be kept.
+    fn record_denial(
+        &self,
+        now: UnixTime,
+        rejection: &Rejection,
+        wire: Option<&str>,
+        policy: Option<&PolicyDecision>,
+    ) {
+        let record = AuditRecord::deny(
+            now,
+            self.me.clone(),
+            rejection.reason(),
+            rejection.detail(),
+            wire.map(claimed_facts).unwrap_or_default(),
+            policy.map(|p| p.rule().to_owned()),
+            policy.and_then(|p| p.version().map(str::to_owned)),
+        );
+        let _ = self.audit.record(&record);
     }
 }
 
@@ -1049,17 +1057,7 @@ impl Verifier for HandoffVerifier {
     }
 
     fn record_refusal(&self, rejection: &Rejection, envelope: Option<&str>) {
-        let record = AuditRecord::deny(
-            self.clock.now(),
-            self.me.clone(),
-            rejection.reason(),
-            rejection.detail(),
-            envelope.map(claimed_facts).unwrap_or_default(),
-            None,
-            None,
-        );
-        // A refusal stands whether or not its record could be kept.
-        let _ = self.audit.record(&record);
+        self.record_denial(self.clock.now(), rejection, envelope, None);
     }
 }
 
