@@ -10,19 +10,21 @@ use common::*;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha512};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-fn shared(rel: &str) -> PathBuf {
+/// The vendored vector files (provenance in each folder's README).
+fn vendored(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata")
+        .join("tests/data")
         .join(rel)
 }
 
 fn load(rel: &str) -> Value {
-    let path = shared(rel);
+    let path = vendored(rel);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
@@ -159,7 +161,7 @@ fn control_a_good_key_is_admitted_by_the_bundle() {
 
 #[test]
 fn every_low_order_point_encoding_is_refused_as_a_key() {
-    let data = load("low-order-points.json");
+    let data = load("low-order/low-order-points.json");
     let points = data["points"].as_array().unwrap();
     assert_eq!(points.len(), 14, "8 points plus 6 non-canonical encodings");
     let mut canonical = 0;
@@ -168,6 +170,15 @@ fn every_low_order_point_encoding_is_refused_as_a_key() {
         let bytes = key32(&hex(hx));
         if p["canonical"].as_bool().unwrap() {
             canonical += 1;
+        }
+        // The file's facts, recomputed: the point has exactly the stated order.
+        let point = CompressedEdwardsY(bytes).decompress().expect("decodes");
+        let order = p["order"].as_u64().unwrap();
+        assert!(point.is_small_order(), "{hx}");
+        assert!((Scalar::from(order) * point).is_identity(), "{hx}: [order]P");
+        if order > 1 {
+            let half = Scalar::from(order / 2) * point;
+            assert!(!half.is_identity(), "{hx}: order is not smaller than stated");
         }
         let err = AgentKey::from_bytes(&bytes).unwrap_err();
         assert!(matches!(err, Error::Key { .. }), "{hx}: {err}");
@@ -310,7 +321,7 @@ fn non_canonical_r_is_a_bad_signature() {
     let w = World::new();
     let env = w.request(&[w.grant()]);
     let msg = signing_input(env.as_str()).to_vec();
-    let data = load("low-order-points.json");
+    let data = load("low-order/low-order-points.json");
     let mut n = 0;
     for p in data["points"].as_array().unwrap() {
         if p["canonical"].as_bool().unwrap() {
