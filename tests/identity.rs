@@ -205,3 +205,202 @@ fn no_secret_in_debug_errors_or_audit() {
         );
     }
 }
+
+// ---- Key and other loaded files: regular files only, opened once, read through a bound. ----
+
+/// Runs `load` on another thread and waits at most ten seconds: a load that blocks fails the
+/// test instead of hanging it.
+fn within_10s<T: Send + 'static>(load: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(load());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the load blocked for 10 s: a FIFO must be refused without waiting for a writer")
+}
+
+fn mkfifo(path: &std::path::Path, mode: u32) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn not_regular(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::File {
+            problem: FileProblem::NotRegular { kind },
+            ..
+        } => Some(kind),
+        _ => None,
+    }
+}
+
+fn too_large(e: &Error) -> Option<usize> {
+    match e {
+        Error::File {
+            problem: FileProblem::TooLarge { limit },
+            ..
+        } => Some(*limit),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_key_fifo_without_a_writer_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    mkfifo(&path, 0o600);
+    let p = path.clone();
+    let err =
+        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), p)).unwrap_err();
+    assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("k.pem") && text.contains("not a regular file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_key_fifo_with_a_writer_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    mkfifo(&path, 0o600);
+    // A writer offering 16 MiB (the old code swallowed all of it despite the 64 KiB cap).
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", "exec head -c 16777216 /dev/zero > \"$0\""])
+        .arg(&path)
+        .spawn()
+        .unwrap();
+    let p = path.clone();
+    let err =
+        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), p)).unwrap_err();
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
+}
+
+#[test]
+fn a_key_directory_is_refused_as_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = AgentIdentity::load(common::id("spiffe://a.example/x"), &path).unwrap_err();
+    assert_eq!(not_regular(&err), Some("directory"), "{err}");
+}
+
+#[test]
+fn a_key_file_is_read_up_to_its_cap_and_refused_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let pem = id.export_pkcs8_pem().unwrap();
+    let path = dir.path().join("k.pem");
+    // Exactly at the cap: read, then refused as PEM (the padding is not PEM), not for its size.
+    let mut text = pem.to_string();
+    text.push_str(&"#".repeat(MAX_KEY_FILE_BYTES - text.len()));
+    assert_eq!(text.len(), MAX_KEY_FILE_BYTES);
+    std::fs::write(&path, &text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = AgentIdentity::load(id.id().clone(), &path).unwrap_err();
+    assert!(matches!(err, Error::Key { .. }), "{err}");
+    // One byte more: refused for its size before anything is parsed.
+    text.push('#');
+    std::fs::write(&path, &text).unwrap();
+    let err = AgentIdentity::load(id.id().clone(), &path).unwrap_err();
+    assert_eq!(too_large(&err), Some(MAX_KEY_FILE_BYTES), "{err}");
+    assert!(err.to_string().contains("65536"), "{err}");
+}
+
+#[test]
+fn key_symlinks_are_followed_and_the_target_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let target = dir.path().join("real.pem");
+    id.save(&target).unwrap();
+    let link = dir.path().join("link.pem");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // The link itself is 0777; what counts is the mode of the file read: 0600, accepted.
+    let back = AgentIdentity::load(id.id().clone(), &link).unwrap();
+    assert_eq!(back.kid(), id.kid());
+    // The same link to a group-readable target is refused, naming the fix.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = AgentIdentity::load(id.id().clone(), &link).unwrap_err();
+    assert!(matches!(err, Error::Key { .. }), "{err}");
+    assert!(err.to_string().contains("0640"), "{err}");
+    // A link to a FIFO is refused as not regular, at once.
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo, 0o600);
+    let fifo_link = dir.path().join("fifo-link.pem");
+    std::os::unix::fs::symlink(&fifo, &fifo_link).unwrap();
+    let err =
+        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), fifo_link))
+            .unwrap_err();
+    assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
+}
+
+#[test]
+fn group_writable_or_readable_keys_are_refused_through_the_opened_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    id.save(&path).unwrap();
+    for mode in [0o620, 0o602, 0o610, 0o640] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = AgentIdentity::load(id.id().clone(), &path).unwrap_err();
+        assert!(matches!(err, Error::Key { .. }), "{mode:o}: {err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+}
+
+#[test]
+fn bundles_policies_and_revocations_refuse_fifos_and_oversize_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo, 0o644);
+    let f = fifo.clone();
+    let errors = within_10s(move || {
+        [
+            TrustBundle::load(&f).unwrap_err(),
+            RulePolicy::from_file(&f).unwrap_err(),
+            MemoryRevocations::load(&f, UnixTime::from_secs(0)).unwrap_err(),
+            read_regular_file(&f, "test file", 10).unwrap_err(),
+        ]
+    });
+    for e in &errors {
+        assert_eq!(not_regular(e), Some("FIFO (named pipe)"), "{e}");
+    }
+    // Sparse files one byte over each cap are refused for their size, before parsing.
+    let big = |name: &str, len: usize| {
+        let path = dir.path().join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(len as u64)
+            .unwrap();
+        path
+    };
+    let e = TrustBundle::load(big("b.json", MAX_BUNDLE_BYTES + 1)).unwrap_err();
+    assert_eq!(too_large(&e), Some(MAX_BUNDLE_BYTES), "{e}");
+    let e = RulePolicy::from_file(big("p.toml", MAX_POLICY_BYTES + 1)).unwrap_err();
+    assert_eq!(too_large(&e), Some(MAX_POLICY_BYTES), "{e}");
+    let e = MemoryRevocations::load(
+        big("r.json", MAX_REVOCATIONS_BYTES + 1),
+        UnixTime::from_secs(0),
+    )
+    .unwrap_err();
+    assert_eq!(too_large(&e), Some(MAX_REVOCATIONS_BYTES), "{e}");
+    // At the cap a file is read; one byte over, it is refused.
+    let path = dir.path().join("ten");
+    std::fs::write(&path, b"0123456789").unwrap();
+    assert_eq!(
+        read_regular_file(&path, "test file", 10).unwrap(),
+        b"0123456789"
+    );
+    let e = read_regular_file(&path, "test file", 9).unwrap_err();
+    assert_eq!(too_large(&e), Some(9), "{e}");
+    let e = read_regular_file(dir.path(), "test file", 10).unwrap_err();
+    assert_eq!(not_regular(&e), Some("directory"), "{e}");
+}
