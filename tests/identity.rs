@@ -404,3 +404,121 @@ fn bundles_policies_and_revocations_refuse_fifos_and_oversize_files() {
     let e = read_regular_file(dir.path(), "test file", 10).unwrap_err();
     assert_eq!(not_regular(&e), Some("directory"), "{e}");
 }
+
+// ---- Text from inputs is shown escaped: errors and rejection details. ----
+
+/// The member name: a terminal title escape and a forged log line.
+const OWNED: &str = "\u{1b}]0;owned\u{7}\nFAKE LINE";
+/// One of each class: C0 (ESC, BEL, newline), DEL, C1 (NEL), bidi override, line and paragraph
+/// separators, byte order mark, a tag character.
+const EVERY_CLASS: &str =
+    "\u{1b}]0;owned\u{7}\nFAKE LINE\u{7f}\u{85}\u{202e}\u{2028}\u{2029}\u{feff}\u{e0041}";
+const EVERY_CLASS_SHOWN: &str =
+    "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE\\u{7f}\\u{85}\\u{202e}\\u{2028}\\u{2029}\\u{feff}\\u{e0041}";
+const RAW: [char; 11] = [
+    '\u{1b}',
+    '\u{7}',
+    '\n',
+    '\r',
+    '\u{7f}',
+    '\u{85}',
+    '\u{202e}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{feff}',
+    '\u{e0041}',
+];
+
+fn assert_escaped(what: &str, shown: &str, escaped_form: &str) {
+    for c in RAW {
+        assert!(!shown.contains(c), "{what} shows {c:?} raw: {shown:?}");
+    }
+    assert!(shown.contains(escaped_form), "{what}: {shown:?}");
+}
+
+/// A compact JWS from a header and claims given as JSON text, with an all-zero signature
+/// (decoding never checks it; verifying does, after these checks).
+fn hand_made(header: &str, claims: &str) -> String {
+    format!(
+        "{}.{}.{}",
+        b64(header.as_bytes()),
+        b64(claims.as_bytes()),
+        b64(&[0u8; 64])
+    )
+}
+
+const KID: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+
+#[test]
+fn error_display_escapes_every_class() {
+    let err = format!("spiffe://a.example/{EVERY_CLASS}")
+        .parse::<AgentId>()
+        .unwrap_err();
+    assert_escaped("an invalid id", &err.to_string(), EVERY_CLASS_SHOWN);
+    let err = Error::Config(EVERY_CLASS.to_owned());
+    assert_escaped("a configuration error", &err.to_string(), EVERY_CLASS_SHOWN);
+    let err = Error::InvalidCapability(EVERY_CLASS.to_owned());
+    assert_escaped("a capability error", &err.to_string(), EVERY_CLASS_SHOWN);
+    let err = StoreError::new("revocations", EVERY_CLASS);
+    assert_escaped("a store error", &err.to_string(), EVERY_CLASS_SHOWN);
+    // A file name is text from an input too.
+    let dir = tempfile::tempdir().unwrap();
+    let err = AgentIdentity::load(
+        common::id("spiffe://a.example/x"),
+        dir.path().join(EVERY_CLASS),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert_escaped("a file name", &err.to_string(), EVERY_CLASS_SHOWN);
+    let bundle = serde_json::json!({ "trust_domain": "a.example", EVERY_CLASS: 1 });
+    let err = TrustBundle::from_json(&bundle.to_string()).unwrap_err();
+    assert_escaped("a bundle error", &err.to_string(), EVERY_CLASS_SHOWN);
+}
+
+#[test]
+fn rejection_details_are_escaped_in_every_output() {
+    let r = Rejection::new(Reason::Malformed, Location::Envelope, EVERY_CLASS);
+    assert_escaped("a rejection detail", r.detail(), EVERY_CLASS_SHOWN);
+    assert_escaped("a rejection", &r.to_string(), EVERY_CLASS_SHOWN);
+    // Escaping is idempotent: an escaped detail is kept as it is.
+    let again = Rejection::new(Reason::Malformed, Location::Envelope, r.detail().to_owned());
+    assert_eq!(again.detail(), r.detail());
+    // A forbidden header member name, as the decoder quotes it.
+    let header = serde_json::json!({
+        "alg": "EdDSA", "typ": TYP_DELEGATION, "kid": KID, EVERY_CLASS: 1
+    });
+    let err = DelegationToken::decode(&hand_made(&header.to_string(), "{}")).unwrap_err();
+    let Error::Decode { rejection, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(rejection.reason(), Reason::ForbiddenHeader);
+    assert_escaped(
+        "a forbidden header name",
+        rejection.detail(),
+        EVERY_CLASS_SHOWN,
+    );
+    assert_escaped("a decode error", &err.to_string(), EVERY_CLASS_SHOWN);
+    // An unknown claim name, as serde_json's "unknown field" message quotes it.
+    let header = serde_json::json!({ "alg": "EdDSA", "typ": TYP_DELEGATION, "kid": KID });
+    let claims = serde_json::json!({ OWNED: 1 });
+    let err =
+        DelegationToken::decode(&hand_made(&header.to_string(), &claims.to_string())).unwrap_err();
+    let Error::Decode { rejection, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(rejection.reason(), Reason::Malformed);
+    assert_escaped(
+        "an unknown claim name",
+        &err.to_string(),
+        "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE",
+    );
+}
+
+#[test]
+fn policy_decisions_keep_their_rule_and_version_escaped() {
+    let d = PolicyDecision::allow(EVERY_CLASS).with_version(EVERY_CLASS);
+    assert_escaped("a policy rule", d.rule(), EVERY_CLASS_SHOWN);
+    assert_escaped("a policy version", d.version().unwrap(), EVERY_CLASS_SHOWN);
+    let d = PolicyDecision::deny(OWNED);
+    assert_eq!(d.rule(), "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE");
+}
