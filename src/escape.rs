@@ -112,6 +112,8 @@ pub(crate) fn to_json_vec<T: serde::Serialize + ?Sized>(value: &T) -> serde_json
 }
 
 #[cfg(test)]
+// The command line, which includes this file, denies `unwrap` even in its tests.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
