@@ -1137,6 +1137,10 @@ fn every_file_the_cli_reads_must_be_a_regular_file() {
         ),
         ("<ENVELOPE>", verify(&["--trust", "bundle.json"], "@fifo")),
         (
+            "--audit",
+            verify(&["--trust", "bundle.json", "--audit", "fifo"], "@e.jwt"),
+        ),
+        (
             "--sub-key",
             issue_args("keys/orchestrator.key.pem", "fifo")
                 .iter()

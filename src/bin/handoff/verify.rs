@@ -60,7 +60,10 @@ fn build_verifier(args: &VerifyArgs) -> CliResult<HandoffVerifier> {
         builder = builder.policy(load_policy(path)?);
     }
     builder = match &args.audit {
-        Some(path) => builder.audit(JsonlAudit::open(path).map_err(|e| explain("--audit", e))?),
+        Some(path) => {
+            refuse_special_file("--audit", path)?;
+            builder.audit(JsonlAudit::open(path).map_err(|e| explain("--audit", e))?)
+        }
         None => builder.audit(DiscardAudit),
     };
     builder.build().map_err(|e| explain("verify", e))
@@ -202,25 +205,27 @@ pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
     })
 }
 
+/// Refuses an audit log path that exists and is not a regular file (a FIFO would block the
+/// library's open). The library opens audit logs itself, so this checks the path just before.
+fn refuse_special_file(arg: &str, path: &Path) -> CliResult<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(CliError::new(format!(
+            "{arg}: `{}` is not a regular file; pass an audit log file (JSON lines)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `handoff audit verify`.
 pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
-    // The log is read line by line by the library; refuse what is not a regular file (a FIFO
-    // would block) before handing it over.
-    match std::fs::metadata(&args.file) {
-        Err(e) => {
-            return Err(CliError::new(format!(
-                "<FILE.JSONL>: cannot read `{}`: {e}; check the path",
-                args.file.display()
-            )))
-        }
-        Ok(m) if !m.is_file() => {
-            return Err(CliError::new(format!(
-                "<FILE.JSONL>: `{}` is not a regular file; pass the audit log file itself",
-                args.file.display()
-            )))
-        }
-        Ok(_) => {}
+    if let Err(e) = std::fs::metadata(&args.file) {
+        return Err(CliError::new(format!(
+            "<FILE.JSONL>: cannot read `{}`: {e}; check the path",
+            args.file.display()
+        )));
     }
+    refuse_special_file("<FILE.JSONL>", &args.file)?;
     let checked = match &args.key {
         None => verify_audit_log(&args.file),
         Some(key_path) => {
