@@ -166,10 +166,11 @@ impl AuditRecord {
         self.policy.as_deref()
     }
 
-    /// The record as one line of JSON (no trailing newline).
+    /// The record as one line of JSON (no trailing newline); control, bidirectional and
+    /// invisible characters are escaped as `\uXXXX`.
     #[must_use]
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        crate::escape::to_json(self).unwrap_or_default()
     }
 }
 
@@ -421,7 +422,7 @@ impl AuditSink for JsonlAudit {
                 "an earlier write failed; verify and repair, then reopen",
             ));
         }
-        let body = serde_json::to_vec(&ChainedLine {
+        let body = crate::escape::to_json_vec(&ChainedLine {
             seq: state.seq,
             prev: b64_encode(&state.prev),
             record,

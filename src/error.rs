@@ -10,7 +10,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::escape::{escape_text, Escaped};
+
+/// A path as shown in messages: its characters escaped like any other text from an input.
+fn shown(path: &Path) -> String {
+    escape_text(path.display().to_string()).into_owned()
+}
 
 /// The stable reason code of a rejection (SPEC section 7).
 ///
@@ -198,7 +205,9 @@ impl fmt::Display for Location {
 ///
 /// The [`reason`](Rejection::reason) is the stable contract; the detail text is for people and
 /// may change between versions. Neither ever contains key material, signature bytes or payload
-/// bytes. Claimed values quoted in the detail are what the input *claimed*.
+/// bytes. Claimed values quoted in the detail are what the input *claimed*, and are escaped:
+/// control characters, bidirectional controls and invisible characters show as `\u{..}`
+/// (see the README's security properties).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     reason: Reason,
@@ -207,12 +216,15 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A rejection with a reason, where it was found, and a detail for people.
+    /// A rejection with a reason, where it was found, and a detail for people. Control,
+    /// bidirectional and invisible characters in the detail are escaped as `\u{..}` here, so
+    /// every output of the rejection (its `Display`, [`detail`](Rejection::detail), audit
+    /// records, tracing fields) shows them escaped.
     pub fn new(reason: Reason, location: Location, detail: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
             reason,
             location,
-            detail: detail.into(),
+            detail: escape_text(detail.into()),
         }
     }
 
@@ -254,12 +266,14 @@ impl std::error::Error for Rejection {}
 
 /// An error made by the caller or the environment (not a verification decision).
 ///
-/// Messages are lowercase, put user input in backticks, and say how to fix the problem.
+/// Messages are lowercase, put user input in backticks, and say how to fix the problem. Text
+/// from inputs (ids, member names, file names, problems quoting them) is shown escaped by
+/// `Display`: control, bidirectional and invisible characters appear as `\u{..}`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An identifier (agent id, pattern, task id, token id, key id) does not parse.
-    #[error("invalid {what} `{input}`: {problem}")]
+    #[error("invalid {what} `{}`: {problem}", Escaped(input))]
     InvalidId {
         /// Which kind of identifier.
         what: &'static str,
@@ -269,10 +283,10 @@ pub enum Error {
         problem: &'static str,
     },
     /// A capability, pattern or intent does not parse.
-    #[error("invalid capability: {0}")]
+    #[error("invalid capability: {}", Escaped(.0))]
     InvalidCapability(String),
     /// A key could not be read, written or decoded.
-    #[error("key {}: {problem}", path.as_ref().map(|p| format!("file `{}`", p.display())).unwrap_or_else(|| "material".to_owned()))]
+    #[error("key {}: {}", path.as_ref().map(|p| format!("file `{}`", shown(p))).unwrap_or_else(|| "material".to_owned()), Escaped(problem))]
     Key {
         /// The file involved, if any.
         path: Option<PathBuf>,
@@ -280,7 +294,7 @@ pub enum Error {
         problem: String,
     },
     /// A trust bundle was refused.
-    #[error("trust bundle{}: {problem}", path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    #[error("trust bundle{}: {}", path.as_ref().map(|p| format!(" `{}`", shown(p))).unwrap_or_default(), Escaped(problem))]
     Bundle {
         /// The file involved, if any.
         path: Option<PathBuf>,
@@ -288,7 +302,7 @@ pub enum Error {
         problem: String,
     },
     /// A token or envelope builder was asked for something the format or the parent forbids.
-    #[error("cannot build {what}: {problem}")]
+    #[error("cannot build {what}: {}", Escaped(problem))]
     Build {
         /// What was being built (`delegation token`, `handoff envelope`).
         what: &'static str,
@@ -304,7 +318,7 @@ pub enum Error {
         rejection: Rejection,
     },
     /// A policy file was refused.
-    #[error("policy{}: {problem}", path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    #[error("policy{}: {}", path.as_ref().map(|p| format!(" `{}`", shown(p))).unwrap_or_default(), Escaped(problem))]
     Policy {
         /// The file involved, if any.
         path: Option<PathBuf>,
@@ -312,10 +326,22 @@ pub enum Error {
         problem: String,
     },
     /// The verifier's configuration is incomplete or inconsistent.
-    #[error("verifier configuration: {0}")]
+    #[error("verifier configuration: {}", Escaped(.0))]
     Config(String),
+    /// A file was refused before its content was parsed: it is not a regular file, or it is
+    /// larger than the limit for its kind. Every file the crate loads is read this way (see
+    /// [`read_regular_file`](crate::read_regular_file)).
+    #[error("{what} `{}` is refused: {problem}", shown(path))]
+    File {
+        /// Which kind of file (`key file`, `trust bundle`, `policy file`, ...).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: FileProblem,
+    },
     /// An input/output error on a named file.
-    #[error("{action} `{}`: {source}", path.display())]
+    #[error("{action} `{}`: {}", shown(path), Escaped(&source.to_string()))]
     Io {
         /// What was being done (`reading`, `writing`).
         action: &'static str,
@@ -325,6 +351,41 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a file was refused before it was read ([`Error::File`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileProblem {
+    /// Not a regular file: `kind` names what it is (`FIFO (named pipe)`, `socket`,
+    /// `character device`, `block device`, `directory`). Only regular files are read, so that a
+    /// FIFO or device can neither block the reader nor feed it endless input.
+    NotRegular {
+        /// What the path names instead.
+        kind: &'static str,
+    },
+    /// Larger than `limit` bytes, the limit for this kind of file.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileProblem::NotRegular { kind } => write!(
+                f,
+                "it is a {kind}, not a regular file; only regular files are read (a FIFO or \
+                 device could block or never end): put the content in a regular file"
+            ),
+            FileProblem::TooLarge { limit } => write!(
+                f,
+                "it is larger than {limit} bytes, the limit for this kind of file; check that \
+                 it is the right file"
+            ),
+        }
+    }
 }
 
 impl Error {
@@ -351,7 +412,7 @@ impl Error {
 /// A store (revocations, replay cache, audit sink) could not answer. The verifier turns this
 /// into a [`Reason::Unavailable`] rejection: it fails closed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{store} unavailable: {problem}")]
+#[error("{store} unavailable: {}", Escaped(problem))]
 pub struct StoreError {
     store: &'static str,
     problem: String,

@@ -290,19 +290,20 @@ impl AgentIdentity {
 
     /// Loads an identity from a PKCS#8 PEM file.
     ///
-    /// Like ssh, refuses a key file that its group or others may read or write: fix it with
-    /// `chmod 600 <file>`.
+    /// Only a regular file of at most [`MAX_KEY_FILE_BYTES`](crate::MAX_KEY_FILE_BYTES) is
+    /// read; a FIFO, socket, device or directory is refused ([`Error::File`]) without blocking,
+    /// and so is a larger file. Like ssh, refuses a key file that its group or others may read
+    /// or write ([`Error::Key`]): fix it with `chmod 600 <file>`. A symbolic link is followed:
+    /// the file is opened once and every check is made on the opened file, that is on the
+    /// link's target, which is what is read.
     pub fn load(id: AgentId, path: impl AsRef<Path>) -> Result<AgentIdentity, Error> {
+        const ACTION: &str = "reading key file";
         let path = path.as_ref();
         let key_error = |problem: String| Error::Key {
             path: Some(path.to_owned()),
             problem,
         };
-        let metadata = std::fs::metadata(path).map_err(|source| Error::Io {
-            action: "reading key file",
-            path: path.to_owned(),
-            source,
-        })?;
+        let (file, metadata) = crate::file::open_regular(path, "key file", ACTION)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -315,15 +316,13 @@ impl AgentIdentity {
                 )));
             }
         }
-        if metadata.len() > 64 * 1024 {
-            return Err(key_error("is larger than any PEM private key".to_owned()));
-        }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading key file",
-            path: path.to_owned(),
-            source,
-        })?);
-        AgentIdentity::from_pkcs8_pem(id, &text).map_err(|e| match e {
+        let limit = crate::file::MAX_KEY_FILE_BYTES;
+        // Room for every byte that may be read, so the secret is never copied by a regrowth.
+        let mut bytes = Zeroizing::new(Vec::with_capacity(limit + 1));
+        crate::file::read_opened(file, &metadata, path, "key file", ACTION, limit, &mut bytes)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| key_error("is not UTF-8 text, so not a PEM private key".to_owned()))?;
+        AgentIdentity::from_pkcs8_pem(id, text).map_err(|e| match e {
             Error::Key { problem, .. } => key_error(problem),
             other => other,
         })

@@ -16,6 +16,8 @@ mod capability;
 mod clock;
 mod envelope;
 mod error;
+mod escape;
+mod file;
 mod id;
 mod identity;
 mod jws;
@@ -47,7 +49,10 @@ pub use crate::envelope::{
     EnvelopeBuilder, HandoffEnvelope, HandoffMode, PayloadDigest, DEFAULT_ENVELOPE_TTL,
     MAX_CHAIN_LINKS,
 };
-pub use crate::error::{Error, Location, Reason, Rejection, StoreError};
+pub use crate::error::{Error, FileProblem, Location, Reason, Rejection, StoreError};
+pub use crate::file::{
+    read_regular_file, MAX_BUNDLE_BYTES, MAX_KEY_FILE_BYTES, MAX_REVOCATIONS_BYTES,
+};
 pub use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
 pub use crate::identity::{AgentIdentity, AgentKey, Jwk, KeyId, PublicIdentity};
 pub use crate::jws::{

@@ -271,14 +271,17 @@ impl MemoryRevocations {
 
     /// Loads the revocations file of SPEC section 9:
     /// `{"tokens":[jti...],"tasks":[task...],"agents":[id...],"issued_before":<unix-secs>}`.
-    /// Tasks in the file are revoked for tokens issued up to `now`.
+    /// Tasks in the file are revoked for tokens issued up to `now`. The file must be a regular
+    /// file of at most [`MAX_REVOCATIONS_BYTES`](crate::MAX_REVOCATIONS_BYTES) (see
+    /// [`read_regular_file`](crate::read_regular_file)).
     pub fn load(path: impl AsRef<Path>, now: UnixTime) -> Result<MemoryRevocations, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading revocations file",
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::file::read_text(
+            path,
+            "revocations file",
+            "reading revocations file",
+            crate::file::MAX_REVOCATIONS_BYTES,
+        )?;
         MemoryRevocations::from_json(&text, now).map_err(|problem| {
             Error::Config(format!("revocations file `{}`: {problem}", path.display()))
         })

@@ -254,14 +254,17 @@ impl TrustBundle {
         Ok(bundle)
     }
 
-    /// Loads a bundle file.
+    /// Loads a bundle file: a regular file of at most
+    /// [`MAX_BUNDLE_BYTES`](crate::MAX_BUNDLE_BYTES) (see
+    /// [`read_regular_file`](crate::read_regular_file)).
     pub fn load(path: impl AsRef<Path>) -> Result<TrustBundle, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading trust bundle",
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::file::read_text(
+            path,
+            "trust bundle",
+            "reading trust bundle",
+            crate::file::MAX_BUNDLE_BYTES,
+        )?;
         TrustBundle::from_json(&text).map_err(|e| match e {
             Error::Bundle { problem, .. } => Error::Bundle {
                 path: Some(path.to_owned()),
@@ -284,7 +287,7 @@ impl TrustBundle {
                 .collect(),
             federates: self.federates.iter().cloned().collect(),
         };
-        serde_json::to_string_pretty(&file).unwrap_or_default()
+        crate::escape::to_json_pretty(&file).unwrap_or_default()
     }
 }
 

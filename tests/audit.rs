@@ -554,6 +554,92 @@ fn no_key_material_signature_token_or_payload_in_any_record_or_debug_output() {
     verify_audit_log_signed(&path, signer.key()).unwrap();
 }
 
+// ---- Text from inputs is shown escaped in audit records. ----
+
+/// One of each class: C0 (ESC, BEL, newline), DEL, C1 (NEL), bidi override, line and paragraph
+/// separators, byte order mark.
+const EVERY_CLASS: &str =
+    "\u{1b}]0;owned\u{7}\nFAKE LINE\u{7f}\u{85}\u{202e}\u{2028}\u{2029}\u{feff}";
+const RAW: [char; 10] = [
+    '\u{1b}', '\u{7}', '\n', '\u{7f}', '\u{85}', '\u{202e}', '\u{2028}', '\u{2029}', '\u{feff}',
+    '\r',
+];
+
+fn assert_no_raw(what: &str, shown: &str) {
+    for c in RAW {
+        assert!(!shown.contains(c), "{what} shows {c:?} raw: {shown:?}");
+    }
+}
+
+/// An envelope whose JWS header carries a forbidden member named `name` (signature all zeros:
+/// the header is refused first).
+fn forbidden_header_envelope(name: &str) -> String {
+    let header = serde_json::json!({
+        "alg": "EdDSA",
+        "typ": TYP_HANDOFF,
+        "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k",
+        name: 1,
+    });
+    format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(b"{}"),
+        b64(&[0u8; 64])
+    )
+}
+
+/// Allows everything, naming a rule and a version full of characters that need escaping.
+#[derive(Debug)]
+struct Shifty;
+
+impl Policy for Shifty {
+    fn evaluate(&self, _: &PolicyRequest<'_>) -> PolicyDecision {
+        PolicyDecision::allow(format!("rule{EVERY_CLASS}")).with_version(EVERY_CLASS)
+    }
+}
+
+#[test]
+fn audit_lines_show_text_from_inputs_escaped() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let verifier = w
+        .verifier_builder(&w.executor)
+        .policy(Shifty)
+        .audit(JsonlAudit::open(&path).unwrap())
+        .build()
+        .unwrap();
+    let denied = assert_reason(
+        verifier.verify(
+            &forbidden_header_envelope(EVERY_CLASS),
+            b"",
+            &Context::new(),
+        ),
+        Reason::ForbiddenHeader,
+    );
+    assert_no_raw("a rejection detail", denied.detail());
+    let ok = envelope(&w, &[w.grant()], SECRET_PAYLOAD);
+    let allowed = verifier
+        .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
+        .unwrap();
+    assert_no_raw("an allowed policy rule", allowed.policy_rule());
+    // Two decisions, two lines: no forged line, no raw control, bidi or separator character.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches('\n').count(), 2, "{text:?}");
+    for line in text.lines() {
+        assert_no_raw("an audit line", line);
+        assert!(
+            line.contains("\\\\u{1b}]0;owned\\\\u{7}\\\\u{a}FAKE LINE"),
+            "{line}"
+        );
+        assert!(line.contains("\\\\u{202e}\\\\u{2028}\\\\u{2029}"), "{line}");
+    }
+    assert_eq!(verify_audit_log(&path).unwrap().records, 2);
+    for record in w.audit.records() {
+        assert_no_raw("a record's JSON", &record.to_json());
+    }
+}
+
 #[cfg(feature = "tracing")]
 mod tracing_sink {
     use super::*;
@@ -644,6 +730,49 @@ mod tracing_sink {
         let s = secrets(&w, &[root], &[ok.as_str().to_owned()]);
         for (_, fields) in events.iter() {
             assert_clean("a tracing event", &format!("{fields:?}"), &s);
+        }
+    }
+
+    #[test]
+    fn tracing_fields_show_text_from_inputs_escaped() {
+        let w = World::new();
+        let events: Events = Arc::default();
+        let verifier = w
+            .verifier_builder(&w.executor)
+            .policy(Shifty)
+            .audit(TracingAudit)
+            .build()
+            .unwrap();
+        let ok = envelope(&w, &[w.grant()], SECRET_PAYLOAD);
+        tracing::subscriber::with_default(Collect(events.clone()), || {
+            assert_reason(
+                verifier.verify(
+                    &forbidden_header_envelope(EVERY_CLASS),
+                    b"",
+                    &Context::new(),
+                ),
+                Reason::ForbiddenHeader,
+            );
+            verifier
+                .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
+                .unwrap();
+        });
+        let events = events.lock().unwrap();
+        assert_eq!(events.len(), 2);
+        let (_, deny) = &events[0];
+        assert!(
+            deny["detail"].contains("\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE"),
+            "{deny:?}"
+        );
+        let (_, allow) = &events[1];
+        assert!(
+            allow["policy_version"].contains("\\u{202e}\\u{2028}"),
+            "{allow:?}"
+        );
+        for (_, fields) in events.iter() {
+            for value in fields.values() {
+                assert_no_raw("a tracing field", value);
+            }
         }
     }
 }

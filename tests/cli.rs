@@ -1023,3 +1023,331 @@ fn an_issued_token_verifies_under_jsonwebtoken_eddsa() {
     tampered.push(if last == 'A' { 'Q' } else { 'A' });
     assert!(decode::<Value>(&tampered, &key, &validation).is_err());
 }
+
+// ---- Files: regular files only, opened without blocking, each with its own cap. ----
+
+/// A command that must end within ten seconds: a refusal of a FIFO must not wait for a writer.
+fn bounded(env: &Env, args: &[&str]) -> assert_cmd::assert::Assert {
+    env.cmd()
+        .args(args)
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+}
+
+fn mkfifo(path: &Path, mode: u32) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn issue_args<'a>(key: &'a str, sub_key: &'a str) -> Vec<&'a str> {
+    vec![
+        "issue",
+        "--key",
+        key,
+        "--iss",
+        ORCH,
+        "--sub",
+        PLANNER,
+        "--sub-key",
+        sub_key,
+        "--task",
+        "t",
+        "--cap",
+        "a=b",
+    ]
+}
+
+#[test]
+fn a_key_fifo_is_refused_at_once_with_or_without_a_writer() {
+    let env = Env::new();
+    mkfifo(&env.path("fifo.pem"), 0o600);
+    let a = bounded(&env, &issue_args("fifo.pem", "bundle.json")).code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("--key")
+            && err.contains("fifo.pem")
+            && err.contains("FIFO (named pipe), not a regular file"),
+        "{err}"
+    );
+    // With a writer offering 16 MiB, the FIFO is refused for what it is, not read.
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", "exec head -c 16777216 /dev/zero > \"$0\""])
+        .arg(env.path("fifo.pem"))
+        .spawn()
+        .unwrap();
+    let a = bounded(&env, &issue_args("fifo.pem", "bundle.json")).code(2);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert!(
+        stderr(&a).contains("FIFO (named pipe), not a regular file"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+#[test]
+fn key_symlinks_are_followed_and_their_target_checked() {
+    let env = Env::new();
+    std::os::unix::fs::symlink("keys/orchestrator.key.pem", env.path("link.pem")).unwrap();
+    env.run(&issue_args("link.pem", "bundle.json")).success();
+    std::fs::set_permissions(
+        env.path("keys/orchestrator.key.pem"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let err = issue_with_key(&env, "link.pem", "bundle.json");
+    assert!(err.contains("0640") && err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn every_file_the_cli_reads_must_be_a_regular_file() {
+    let env = Env::new();
+    let root = env.root();
+    let e = env.seal("tickets.read", "project/alpha/1", &[&root], &[]);
+    env.write("e.jwt", &e);
+    mkfifo(&env.path("fifo"), 0o644);
+    std::fs::create_dir(env.path("dir")).unwrap();
+    let now = (T0 + 30).to_string();
+    let verify = |extra: &[&str], envelope: &str| {
+        let mut args = vec!["verify", "--me", EXECUTOR, "--now", &now];
+        args.extend_from_slice(extra);
+        args.push(envelope);
+        args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
+    };
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("--trust", verify(&["--trust", "fifo"], "@e.jwt")),
+        (
+            "--policy",
+            verify(&["--trust", "bundle.json", "--policy", "fifo"], "@e.jwt"),
+        ),
+        (
+            "--revocations",
+            verify(
+                &["--trust", "bundle.json", "--revocations", "fifo"],
+                "@e.jwt",
+            ),
+        ),
+        (
+            "--payload",
+            verify(&["--trust", "bundle.json", "--payload", "dir"], "@e.jwt"),
+        ),
+        ("<ENVELOPE>", verify(&["--trust", "bundle.json"], "@fifo")),
+        (
+            "--audit",
+            verify(&["--trust", "bundle.json", "--audit", "fifo"], "@e.jwt"),
+        ),
+        (
+            "--sub-key",
+            issue_args("keys/orchestrator.key.pem", "fifo")
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        ),
+        ("<INPUT>", vec!["inspect".to_owned(), "@fifo".to_owned()]),
+        (
+            "<FILE.JSONL>",
+            vec!["audit".to_owned(), "verify".to_owned(), "fifo".to_owned()],
+        ),
+        (
+            "--key",
+            vec![
+                "audit".to_owned(),
+                "verify".to_owned(),
+                "bundle.json".to_owned(),
+                "--key".to_owned(),
+                "fifo".to_owned(),
+            ],
+        ),
+    ];
+    for (arg, args) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let a = bounded(&env, &args).code(2);
+        let err = stderr(&a);
+        assert!(
+            err.contains(arg) && err.contains("not a regular file"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn cli_files_have_stated_caps() {
+    let env = Env::new();
+    let root = env.root();
+    // A payload one byte over 64 MiB (sparse, so cheap) is refused before it is read.
+    let big = std::fs::File::create(env.path("big.bin")).unwrap();
+    big.set_len(64 * 1024 * 1024 + 1).unwrap();
+    let err = usage_error(
+        &env,
+        &[
+            "seal",
+            "--key",
+            "keys/planner.key.pem",
+            "--iss",
+            PLANNER,
+            "--aud",
+            EXECUTOR,
+            "--task",
+            "task-42",
+            "--action",
+            "tickets.read",
+            "--resource",
+            "project/alpha/1",
+            "--payload",
+            "big.bin",
+            "--chain",
+            &root,
+        ],
+    );
+    assert!(
+        err.contains("--payload") && err.contains("larger than 67108864 bytes"),
+        "{err}"
+    );
+    // An `@file` token or envelope: the envelope limit plus a newline.
+    let over = "a".repeat(64 * 1024 + 3);
+    env.write("over.jwt", &over);
+    let err = usage_error(&env, &["inspect", "@over.jwt"]);
+    assert!(err.contains("larger than 65538 bytes"), "{err}");
+    env.write("at.jwt", &over[..64 * 1024 + 2]);
+    let err = usage_error(&env, &["inspect", "@at.jwt"]);
+    assert!(!err.contains("larger than"), "{err}");
+}
+
+// ---- Text from inputs is shown escaped on standard error and in JSON output. ----
+
+/// The issue's member name: a terminal title escape and a forged log line.
+const OWNED: &str = "\u{1b}]0;owned\u{7}\nFAKE LINE";
+const OWNED_SHOWN: &str = "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE";
+/// The other classes: DEL, C1 (NEL), bidi override, line and paragraph separators, BOM.
+const UNICODE: &str = "\u{7f}\u{85}\u{202e}\u{2028}\u{2029}\u{feff}";
+const UNICODE_SHOWN: &str = "\\u{7f}\\u{85}\\u{202e}\\u{2028}\\u{2029}\\u{feff}";
+const RAW: [char; 9] = [
+    '\u{1b}', '\u{7}', '\u{7f}', '\u{85}', '\u{202e}', '\u{2028}', '\u{2029}', '\u{feff}', '\r',
+];
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn b64_json(part: &str) -> Value {
+    use base64::Engine as _;
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A compact JWS of `header` and `claims` with an all-zero signature.
+fn hand_made(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes()),
+        b64(&[0u8; 64])
+    )
+}
+
+fn header(typ: &str, extra: Option<&str>) -> Value {
+    let mut h = json!({
+        "alg": "EdDSA",
+        "typ": typ,
+        "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k",
+    });
+    if let Some(name) = extra {
+        h[name] = json!(1);
+    }
+    h
+}
+
+/// Raw bytes of `out` hold none of the characters that must be escaped, and one line only
+/// where one is expected.
+fn assert_no_raw(what: &str, out: &[u8]) {
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    for c in RAW {
+        assert!(!text.contains(c), "{what} shows {c:?} raw: {text:?}");
+    }
+    assert!(
+        !text.contains("\nFAKE LINE"),
+        "{what} forged a line: {text:?}"
+    );
+}
+
+#[test]
+fn inspect_shows_an_unknown_claim_name_escaped_on_stderr() {
+    let env = Env::new();
+    // The issue's token: a claims member named "\u001b]0;owned\u0007\nFAKE LINE".
+    let token = hand_made(&header("agent-delegation+jwt", None), &json!({ OWNED: 1 }));
+    let a = env.run(&["inspect", &token]).code(2);
+    let out = a.get_output();
+    assert_no_raw("inspect's stderr", &out.stderr);
+    let err = stderr(&a);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains(OWNED_SHOWN), "{err}");
+    // The other classes, in a forbidden header member name.
+    let name = format!("x{UNICODE}");
+    let token = hand_made(&header("agent-delegation+jwt", Some(&name)), &json!({}));
+    let a = env.run(&["inspect", &token]).code(2);
+    assert_no_raw("inspect's stderr", &a.get_output().stderr);
+    assert!(stderr(&a).contains(UNICODE_SHOWN), "{}", stderr(&a));
+}
+
+#[test]
+fn inspect_json_escapes_bidi_and_separators_in_decoded_claims() {
+    let env = Env::new();
+    let root = env.root();
+    let parts: Vec<&str> = root.split('.').collect();
+    let mut claims = b64_json(parts[1]);
+    claims["ext"] = json!({ format!("k{UNICODE}{OWNED}"): format!("v{UNICODE}{OWNED}") });
+    let token = hand_made(&b64_json(parts[0]), &claims);
+    let a = env.run(&["inspect", &token]).code(0);
+    let out = &a.get_output().stdout;
+    assert_no_raw("inspect's JSON", out);
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        text.contains(
+            "\\u007f\\u0085\\u202e\\u2028\\u2029\\ufeff\\u001b]0;owned\\u0007\\nFAKE LINE"
+        ),
+        "{text}"
+    );
+    // Still the same JSON once parsed.
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["claims"]["ext"], claims["ext"]);
+}
+
+#[test]
+fn verify_shows_text_from_inputs_escaped_on_stdout_and_stderr() {
+    let env = Env::new();
+    // A denial's detail quotes the forbidden header member name: escaped in the JSON line.
+    let name = format!("{OWNED}{UNICODE}");
+    let envelope = hand_made(&header("agent-handoff+jwt", Some(&name)), &json!({}));
+    let a = env.verify(T0, &[&envelope]).code(1);
+    let out = &a.get_output().stdout;
+    assert_no_raw("verify's JSON", out);
+    let lines = stdout_json_lines(&a);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["reason"], "forbidden_header");
+    let detail = lines[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(OWNED_SHOWN) && detail.contains(UNICODE_SHOWN),
+        "{detail}"
+    );
+    // A file name on standard error.
+    let file = format!("bundle{OWNED}{UNICODE}.json");
+    let a = env
+        .run(&["verify", "--trust", &file, "--me", EXECUTOR, &envelope])
+        .code(2);
+    assert_no_raw("verify's stderr", &a.get_output().stderr);
+    let err = stderr(&a);
+    assert!(
+        err.contains(OWNED_SHOWN) && err.contains(UNICODE_SHOWN),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+}

@@ -205,3 +205,320 @@ fn no_secret_in_debug_errors_or_audit() {
         );
     }
 }
+
+// ---- Key and other loaded files: regular files only, opened once, read through a bound. ----
+
+/// Runs `load` on another thread and waits at most ten seconds: a load that blocks fails the
+/// test instead of hanging it.
+fn within_10s<T: Send + 'static>(load: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(load());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the load blocked for 10 s: a FIFO must be refused without waiting for a writer")
+}
+
+fn mkfifo(path: &std::path::Path, mode: u32) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn not_regular(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::File {
+            problem: FileProblem::NotRegular { kind },
+            ..
+        } => Some(kind),
+        _ => None,
+    }
+}
+
+fn too_large(e: &Error) -> Option<usize> {
+    match e {
+        Error::File {
+            problem: FileProblem::TooLarge { limit },
+            ..
+        } => Some(*limit),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_key_fifo_without_a_writer_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    mkfifo(&path, 0o600);
+    let p = path.clone();
+    let err =
+        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), p)).unwrap_err();
+    assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("k.pem") && text.contains("not a regular file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_key_fifo_with_a_writer_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    mkfifo(&path, 0o600);
+    // A writer offering 16 MiB (the old code swallowed all of it despite the 64 KiB cap).
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", "exec head -c 16777216 /dev/zero > \"$0\""])
+        .arg(&path)
+        .spawn()
+        .unwrap();
+    let p = path.clone();
+    let err =
+        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), p)).unwrap_err();
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
+}
+
+#[test]
+fn a_key_directory_is_refused_as_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = AgentIdentity::load(common::id("spiffe://a.example/x"), &path).unwrap_err();
+    assert_eq!(not_regular(&err), Some("directory"), "{err}");
+}
+
+#[test]
+fn a_key_file_is_read_up_to_its_cap_and_refused_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let pem = id.export_pkcs8_pem().unwrap();
+    let path = dir.path().join("k.pem");
+    // Exactly at the cap: read, then refused as PEM (the padding is not PEM), not for its size.
+    let mut text = pem.to_string();
+    text.push_str(&"#".repeat(MAX_KEY_FILE_BYTES - text.len()));
+    assert_eq!(text.len(), MAX_KEY_FILE_BYTES);
+    std::fs::write(&path, &text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = AgentIdentity::load(id.id().clone(), &path).unwrap_err();
+    assert!(matches!(err, Error::Key { .. }), "{err}");
+    // One byte more: refused for its size before anything is parsed.
+    text.push('#');
+    std::fs::write(&path, &text).unwrap();
+    let err = AgentIdentity::load(id.id().clone(), &path).unwrap_err();
+    assert_eq!(too_large(&err), Some(MAX_KEY_FILE_BYTES), "{err}");
+    assert!(err.to_string().contains("65536"), "{err}");
+}
+
+#[test]
+fn key_symlinks_are_followed_and_the_target_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let target = dir.path().join("real.pem");
+    id.save(&target).unwrap();
+    let link = dir.path().join("link.pem");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // The link itself is 0777; what counts is the mode of the file read: 0600, accepted.
+    let back = AgentIdentity::load(id.id().clone(), &link).unwrap();
+    assert_eq!(back.kid(), id.kid());
+    // The same link to a group-readable target is refused, naming the fix.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = AgentIdentity::load(id.id().clone(), &link).unwrap_err();
+    assert!(matches!(err, Error::Key { .. }), "{err}");
+    assert!(err.to_string().contains("0640"), "{err}");
+    // A link to a FIFO is refused as not regular, at once.
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo, 0o600);
+    let fifo_link = dir.path().join("fifo-link.pem");
+    std::os::unix::fs::symlink(&fifo, &fifo_link).unwrap();
+    let err =
+        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), fifo_link))
+            .unwrap_err();
+    assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
+}
+
+#[test]
+fn group_writable_or_readable_keys_are_refused_through_the_opened_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    id.save(&path).unwrap();
+    for mode in [0o620, 0o602, 0o610, 0o640] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = AgentIdentity::load(id.id().clone(), &path).unwrap_err();
+        assert!(matches!(err, Error::Key { .. }), "{mode:o}: {err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+}
+
+#[test]
+fn bundles_policies_and_revocations_refuse_fifos_and_oversize_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo, 0o644);
+    let f = fifo.clone();
+    let errors = within_10s(move || {
+        [
+            TrustBundle::load(&f).unwrap_err(),
+            RulePolicy::from_file(&f).unwrap_err(),
+            MemoryRevocations::load(&f, UnixTime::from_secs(0)).unwrap_err(),
+            read_regular_file(&f, "test file", 10).unwrap_err(),
+        ]
+    });
+    for e in &errors {
+        assert_eq!(not_regular(e), Some("FIFO (named pipe)"), "{e}");
+    }
+    // Sparse files one byte over each cap are refused for their size, before parsing.
+    let big = |name: &str, len: usize| {
+        let path = dir.path().join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(len as u64)
+            .unwrap();
+        path
+    };
+    let e = TrustBundle::load(big("b.json", MAX_BUNDLE_BYTES + 1)).unwrap_err();
+    assert_eq!(too_large(&e), Some(MAX_BUNDLE_BYTES), "{e}");
+    let e = RulePolicy::from_file(big("p.toml", MAX_POLICY_BYTES + 1)).unwrap_err();
+    assert_eq!(too_large(&e), Some(MAX_POLICY_BYTES), "{e}");
+    let e = MemoryRevocations::load(
+        big("r.json", MAX_REVOCATIONS_BYTES + 1),
+        UnixTime::from_secs(0),
+    )
+    .unwrap_err();
+    assert_eq!(too_large(&e), Some(MAX_REVOCATIONS_BYTES), "{e}");
+    // At the cap a file is read; one byte over, it is refused.
+    let path = dir.path().join("ten");
+    std::fs::write(&path, b"0123456789").unwrap();
+    assert_eq!(
+        read_regular_file(&path, "test file", 10).unwrap(),
+        b"0123456789"
+    );
+    let e = read_regular_file(&path, "test file", 9).unwrap_err();
+    assert_eq!(too_large(&e), Some(9), "{e}");
+    let e = read_regular_file(dir.path(), "test file", 10).unwrap_err();
+    assert_eq!(not_regular(&e), Some("directory"), "{e}");
+}
+
+// ---- Text from inputs is shown escaped: errors and rejection details. ----
+
+/// The member name: a terminal title escape and a forged log line.
+const OWNED: &str = "\u{1b}]0;owned\u{7}\nFAKE LINE";
+/// One of each class: C0 (ESC, BEL, newline), DEL, C1 (NEL), bidi override, line and paragraph
+/// separators, byte order mark, a tag character.
+const EVERY_CLASS: &str =
+    "\u{1b}]0;owned\u{7}\nFAKE LINE\u{7f}\u{85}\u{202e}\u{2028}\u{2029}\u{feff}\u{e0041}";
+const EVERY_CLASS_SHOWN: &str =
+    "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE\\u{7f}\\u{85}\\u{202e}\\u{2028}\\u{2029}\\u{feff}\\u{e0041}";
+const RAW: [char; 11] = [
+    '\u{1b}',
+    '\u{7}',
+    '\n',
+    '\r',
+    '\u{7f}',
+    '\u{85}',
+    '\u{202e}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{feff}',
+    '\u{e0041}',
+];
+
+fn assert_escaped(what: &str, shown: &str, escaped_form: &str) {
+    for c in RAW {
+        assert!(!shown.contains(c), "{what} shows {c:?} raw: {shown:?}");
+    }
+    assert!(shown.contains(escaped_form), "{what}: {shown:?}");
+}
+
+/// A compact JWS from a header and claims given as JSON text, with an all-zero signature
+/// (decoding never checks it; verifying does, after these checks).
+fn hand_made(header: &str, claims: &str) -> String {
+    format!(
+        "{}.{}.{}",
+        b64(header.as_bytes()),
+        b64(claims.as_bytes()),
+        b64(&[0u8; 64])
+    )
+}
+
+const KID: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+
+#[test]
+fn error_display_escapes_every_class() {
+    let err = format!("spiffe://a.example/{EVERY_CLASS}")
+        .parse::<AgentId>()
+        .unwrap_err();
+    assert_escaped("an invalid id", &err.to_string(), EVERY_CLASS_SHOWN);
+    let err = Error::Config(EVERY_CLASS.to_owned());
+    assert_escaped("a configuration error", &err.to_string(), EVERY_CLASS_SHOWN);
+    let err = Error::InvalidCapability(EVERY_CLASS.to_owned());
+    assert_escaped("a capability error", &err.to_string(), EVERY_CLASS_SHOWN);
+    let err = StoreError::new("revocations", EVERY_CLASS);
+    assert_escaped("a store error", &err.to_string(), EVERY_CLASS_SHOWN);
+    // A file name is text from an input too.
+    let dir = tempfile::tempdir().unwrap();
+    let err = AgentIdentity::load(
+        common::id("spiffe://a.example/x"),
+        dir.path().join(EVERY_CLASS),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert_escaped("a file name", &err.to_string(), EVERY_CLASS_SHOWN);
+    let bundle = serde_json::json!({ "trust_domain": "a.example", EVERY_CLASS: 1 });
+    let err = TrustBundle::from_json(&bundle.to_string()).unwrap_err();
+    assert_escaped("a bundle error", &err.to_string(), EVERY_CLASS_SHOWN);
+}
+
+#[test]
+fn rejection_details_are_escaped_in_every_output() {
+    let r = Rejection::new(Reason::Malformed, Location::Envelope, EVERY_CLASS);
+    assert_escaped("a rejection detail", r.detail(), EVERY_CLASS_SHOWN);
+    assert_escaped("a rejection", &r.to_string(), EVERY_CLASS_SHOWN);
+    // Escaping is idempotent: an escaped detail is kept as it is.
+    let again = Rejection::new(Reason::Malformed, Location::Envelope, r.detail().to_owned());
+    assert_eq!(again.detail(), r.detail());
+    // A forbidden header member name, as the decoder quotes it.
+    let header = serde_json::json!({
+        "alg": "EdDSA", "typ": TYP_DELEGATION, "kid": KID, EVERY_CLASS: 1
+    });
+    let err = DelegationToken::decode(&hand_made(&header.to_string(), "{}")).unwrap_err();
+    let Error::Decode { rejection, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(rejection.reason(), Reason::ForbiddenHeader);
+    assert_escaped(
+        "a forbidden header name",
+        rejection.detail(),
+        EVERY_CLASS_SHOWN,
+    );
+    assert_escaped("a decode error", &err.to_string(), EVERY_CLASS_SHOWN);
+    // An unknown claim name, as serde_json's "unknown field" message quotes it.
+    let header = serde_json::json!({ "alg": "EdDSA", "typ": TYP_DELEGATION, "kid": KID });
+    let claims = serde_json::json!({ OWNED: 1 });
+    let err =
+        DelegationToken::decode(&hand_made(&header.to_string(), &claims.to_string())).unwrap_err();
+    let Error::Decode { rejection, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(rejection.reason(), Reason::Malformed);
+    assert_escaped(
+        "an unknown claim name",
+        &err.to_string(),
+        "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE",
+    );
+}
+
+#[test]
+fn policy_decisions_keep_their_rule_and_version_escaped() {
+    let d = PolicyDecision::allow(EVERY_CLASS).with_version(EVERY_CLASS);
+    assert_escaped("a policy rule", d.rule(), EVERY_CLASS_SHOWN);
+    assert_escaped("a policy version", d.version().unwrap(), EVERY_CLASS_SHOWN);
+    let d = PolicyDecision::deny(OWNED);
+    assert_eq!(d.rule(), "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE");
+}

@@ -121,6 +121,10 @@ pub struct PolicyRequest<'a> {
 }
 
 /// A policy decision: allow or deny, and the rule that decided.
+///
+/// The rule name and the version are shown in audit records, tracing events and rejection
+/// details, so control, bidirectional and invisible characters in them are escaped as `\u{..}`
+/// when the decision is made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct PolicyDecision {
@@ -129,12 +133,17 @@ pub struct PolicyDecision {
     version: Option<String>,
 }
 
+/// Text a policy chose, as it is kept: escaped (see [`PolicyDecision`]).
+fn shown(text: String) -> String {
+    crate::escape::escape_text(text).into_owned()
+}
+
 impl PolicyDecision {
     /// Allows, naming the rule that allowed.
     pub fn allow(rule: impl Into<String>) -> PolicyDecision {
         PolicyDecision {
             allowed: true,
-            rule: rule.into(),
+            rule: shown(rule.into()),
             version: None,
         }
     }
@@ -143,14 +152,14 @@ impl PolicyDecision {
     pub fn deny(rule: impl Into<String>) -> PolicyDecision {
         PolicyDecision {
             allowed: false,
-            rule: rule.into(),
+            rule: shown(rule.into()),
             version: None,
         }
     }
 
     /// Records which policy version decided.
     pub fn with_version(mut self, version: impl Into<String>) -> PolicyDecision {
-        self.version = Some(version.into());
+        self.version = Some(shown(version.into()));
         self
     }
 

@@ -329,7 +329,9 @@ fn condition(name: &str, value: &Spanned<toml::Value>) -> Result<Condition, At> 
 }
 
 impl RulePolicy {
-    /// Loads and checks a policy file. Errors name the file, the line and the problem.
+    /// Loads and checks a policy file: a regular file of at most [`MAX_POLICY_BYTES`] (see
+    /// [`read_regular_file`](crate::read_regular_file)). Errors name the file, the line and the
+    /// problem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<RulePolicy, Error> {
         let path = path.as_ref();
         let text = read_policy_file(path)?;
@@ -709,22 +711,7 @@ impl Policy for RulePolicy {
 }
 
 pub(crate) fn read_policy_file(path: &Path) -> Result<String, Error> {
-    let io = |source| Error::Io {
-        action: "reading policy file",
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_POLICY_BYTES as u64 {
-        return Err(Error::Policy {
-            path: Some(path.to_path_buf()),
-            problem: format!(
-                "the file is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
-                meta.len()
-            ),
-        });
-    }
-    std::fs::read_to_string(path).map_err(io)
+    crate::file::read_text(path, "policy file", "reading policy file", MAX_POLICY_BYTES)
 }
 
 pub(crate) fn with_path(e: Error, path: &Path) -> Error {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::args::InspectArgs;
+use crate::escape::to_json_pretty;
 use crate::{print_line, text_or_file, CliError, CliResult, MAX_INPUT};
 
 /// The decoded JOSE header (already checked by the decoder, so it parses).
@@ -184,9 +185,9 @@ pub(crate) fn inspect(args: &InspectArgs) -> CliResult<()> {
     };
     let now = args.now.map_or_else(UnixTime::now, UnixTime::from_secs);
     let value = match HandoffEnvelope::decode(&text) {
-        Ok(envelope) => serde_json::to_string_pretty(&envelope_view(&envelope, now)),
+        Ok(envelope) => to_json_pretty(&envelope_view(&envelope, now)),
         Err(envelope_error) => match DelegationToken::decode(&text) {
-            Ok(token) => serde_json::to_string_pretty(&token_view(&token, now, None)),
+            Ok(token) => to_json_pretty(&token_view(&token, now, None)),
             Err(token_error) => {
                 // Report the attempt that got furthest: a wrong `typ` means "the other kind".
                 let wrong_type = |e: &Error| matches!(e, Error::Decode { rejection, .. } if rejection.reason() == Reason::WrongType);

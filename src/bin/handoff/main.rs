@@ -14,12 +14,16 @@
 )]
 
 mod args;
+// The library's escaping rule, compiled into the command line too: one rule for every output.
+#[allow(dead_code)]
+#[path = "../../escape.rs"]
+mod escape;
 mod inspect;
 mod mint;
 mod verify;
 
 use std::fmt;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -68,38 +72,45 @@ pub(crate) fn explain(arg: &str, error: agent_handoff::Error) -> CliError {
 /// limit plus room for a trailing newline. Anything larger is refused before parsing.
 pub(crate) const MAX_INPUT: u64 = agent_handoff::MAX_ENVELOPE_BYTES as u64 + 2;
 
+/// Largest `--payload` file read by `seal` and `verify`, in bytes.
+pub(crate) const MAX_PAYLOAD_FILE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads a whole file for `arg` the way the library reads its files
+/// ([`agent_handoff::read_regular_file`]): a regular file only, opened without blocking, at
+/// most `limit` bytes.
+fn read_file(arg: &str, what: &'static str, path: &Path, limit: usize) -> CliResult<Vec<u8>> {
+    agent_handoff::read_regular_file(path, what, limit).map_err(|e| match e {
+        agent_handoff::Error::Io { source, .. } => CliError::new(format!(
+            "{arg}: cannot read `{}`: {source}; check the path",
+            path.display()
+        )),
+        other => explain(arg, other),
+    })
+}
+
 /// Reads a small text file (a token, an envelope, a JWK or bundle), bounded in size.
-pub(crate) fn read_text_file(arg: &str, path: &Path, limit: u64) -> CliResult<String> {
-    let file = std::fs::File::open(path).map_err(|e| {
+pub(crate) fn read_text_file(
+    arg: &str,
+    what: &'static str,
+    path: &Path,
+    limit: usize,
+) -> CliResult<String> {
+    String::from_utf8(read_file(arg, what, path, limit)?).map_err(|_| {
         CliError::new(format!(
-            "{arg}: cannot open `{}`: {e}; check the path",
+            "{arg}: `{}` is not UTF-8 text; it is not what this argument expects",
             path.display()
         ))
-    })?;
-    let mut text = String::new();
-    file.take(limit + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| {
-            CliError::new(format!(
-                "{arg}: cannot read `{}` as UTF-8 text: {e}",
-                path.display()
-            ))
-        })?;
-    if text.len() as u64 > limit {
-        return Err(CliError::new(format!(
-            "{arg}: `{}` is larger than {limit} bytes; it is not what this argument expects",
-            path.display()
-        )));
-    }
-    Ok(text)
+    })
 }
 
 /// An argument that is either the text itself or `@file` (a file holding it), trimmed.
 pub(crate) fn text_or_file(arg: &str, value: &str) -> CliResult<String> {
     match value.strip_prefix('@') {
-        Some(path) => Ok(read_text_file(arg, Path::new(path), MAX_INPUT)?
-            .trim()
-            .to_owned()),
+        Some(path) => Ok(
+            read_text_file(arg, "file", Path::new(path), MAX_INPUT as usize)?
+                .trim()
+                .to_owned(),
+        ),
         None => {
             // A compact JWS never names a file; a bare file name almost certainly meant `@`.
             if value.len() > 4096 || !Path::new(value).is_file() {
@@ -112,14 +123,9 @@ pub(crate) fn text_or_file(arg: &str, value: &str) -> CliResult<String> {
     }
 }
 
-/// Reads a whole file of bytes (a payload).
-pub(crate) fn read_bytes_file(arg: &str, path: &Path) -> CliResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        CliError::new(format!(
-            "{arg}: cannot read `{}`: {e}; check the path",
-            path.display()
-        ))
-    })
+/// Reads a payload file: at most [`MAX_PAYLOAD_FILE_BYTES`].
+pub(crate) fn read_payload_file(arg: &str, path: &Path) -> CliResult<Vec<u8>> {
+    read_file(arg, "payload file", path, MAX_PAYLOAD_FILE_BYTES)
 }
 
 /// Writes one line to standard output; a closed pipe is an I/O error, not a panic.
@@ -153,7 +159,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Messages quote inputs (file names, claims, member names): show them escaped.
+            eprintln!("error: {}", escape::Escaped(&e.0));
             ExitCode::from(2)
         }
     }

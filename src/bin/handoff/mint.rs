@@ -11,7 +11,7 @@ use agent_handoff::{
 
 use crate::args::{DelegateArgs, GrantArgs, IssueArgs, KeygenArgs, SealArgs};
 use crate::CliResult;
-use crate::{explain, print_line, read_bytes_file, read_text_file, text_or_file, CliError};
+use crate::{explain, print_line, read_payload_file, read_text_file, text_or_file, CliError};
 
 /// `handoff keygen`.
 pub(crate) fn keygen(args: &KeygenArgs) -> CliResult<()> {
@@ -59,7 +59,12 @@ pub(crate) fn load_key(id: &AgentId, path: &Path) -> CliResult<AgentIdentity> {
 
 /// Reads `--sub-key`: a JWK file, or a trust bundle holding exactly one key for `sub`.
 fn load_sub_key(sub: &AgentId, path: &Path) -> CliResult<PublicIdentity> {
-    let text = read_text_file("--sub-key", path, 1 << 20)?;
+    let text = read_text_file(
+        "--sub-key",
+        "JWK or trust bundle",
+        path,
+        agent_handoff::MAX_BUNDLE_BYTES,
+    )?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         CliError::new(format!(
             "--sub-key: `{}` is not JSON ({e}); pass a JWK file from `handoff keygen` or a trust bundle",
@@ -174,7 +179,7 @@ pub(crate) fn seal(args: &SealArgs) -> CliResult<()> {
         .map(|t| decode_token("--chain", t))
         .collect::<CliResult<Vec<_>>>()?;
     let payload = match &args.payload {
-        Some(path) => read_bytes_file("--payload", path)?,
+        Some(path) => read_payload_file("--payload", path)?,
         None => Vec::new(),
     };
     let mut builder = HandoffEnvelope::builder(&sender)

@@ -19,7 +19,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::args::{AuditVerifyArgs, PolicyCheckArgs, VerifyArgs};
-use crate::{explain, print_line, read_bytes_file, text_or_file, CliError, CliResult};
+use crate::escape::to_json;
+use crate::{
+    explain, print_line, read_payload_file, read_text_file, text_or_file, CliError, CliResult,
+};
 
 /// Exit status when any envelope was denied, or an audit log is broken.
 const DENIED: u8 = 1;
@@ -57,10 +60,18 @@ fn build_verifier(args: &VerifyArgs) -> CliResult<HandoffVerifier> {
         builder = builder.policy(load_policy(path)?);
     }
     builder = match &args.audit {
-        Some(path) => builder.audit(JsonlAudit::open(path).map_err(|e| explain("--audit", e))?),
+        Some(path) => {
+            refuse_special_file("--audit", path)?;
+            builder.audit(JsonlAudit::open(path).map_err(|e| explain("--audit", e))?)
+        }
         None => builder.audit(DiscardAudit),
     };
     builder.build().map_err(|e| explain("verify", e))
+}
+
+/// A JSON value as one escaped line of output.
+fn line(value: serde_json::Value) -> CliResult<String> {
+    to_json(&value).map_err(|e| CliError::new(format!("cannot encode the output: {e}")))
 }
 
 fn location_json(location: Location) -> serde_json::Value {
@@ -100,7 +111,7 @@ struct Deny<'a> {
 /// The decision as one line of JSON.
 fn decision_json(result: &Result<VerifiedHandoff, Rejection>) -> CliResult<String> {
     let encoded = match result {
-        Ok(h) => serde_json::to_string(&Allow {
+        Ok(h) => to_json(&Allow {
             decision: "allow",
             envelope: h.envelope_id().as_str(),
             sender: h.sender().as_str(),
@@ -113,7 +124,7 @@ fn decision_json(result: &Result<VerifiedHandoff, Rejection>) -> CliResult<Strin
             policy: h.policy_rule(),
             expires_at: h.expires_at().as_secs(),
         }),
-        Err(r) => serde_json::to_string(&Deny {
+        Err(r) => to_json(&Deny {
             decision: "deny",
             reason: r.reason().as_str(),
             location: location_json(r.location()),
@@ -152,7 +163,7 @@ fn read_bounded_line(input: &mut impl std::io::BufRead) -> std::io::Result<Optio
 /// `handoff verify`.
 pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
     let payload = match &args.payload {
-        Some(path) => read_bytes_file("--payload", path)?,
+        Some(path) => read_payload_file("--payload", path)?,
         None => Vec::new(),
     };
     let verifier = build_verifier(args)?;
@@ -194,6 +205,18 @@ pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
     })
 }
 
+/// Refuses an audit log path that exists and is not a regular file (a FIFO would block the
+/// library's open). The library opens audit logs itself, so this checks the path just before.
+fn refuse_special_file(arg: &str, path: &Path) -> CliResult<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(CliError::new(format!(
+            "{arg}: `{}` is not a regular file; pass an audit log file (JSON lines)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `handoff audit verify`.
 pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
     if let Err(e) = std::fs::metadata(&args.file) {
@@ -202,41 +225,36 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
             args.file.display()
         )));
     }
+    refuse_special_file("<FILE.JSONL>", &args.file)?;
     let checked = match &args.key {
         None => verify_audit_log(&args.file),
         Some(key_path) => {
-            let text = std::fs::read_to_string(key_path).map_err(|e| {
-                CliError::new(format!(
-                    "--key: cannot read `{}`: {e}; pass the signer's `.jwk.json` file",
-                    key_path.display()
-                ))
-            })?;
+            let text = read_text_file(
+                "--key",
+                "JWK file",
+                key_path,
+                agent_handoff::MAX_KEY_FILE_BYTES,
+            )?;
             let key = AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))?;
             verify_audit_log_signed(&args.file, &key)
         }
     };
     match checked {
         Ok(summary) => {
-            print_line(
-                &json!({
-                    "intact": true,
-                    "records": summary.records,
-                    "head": URL_SAFE_NO_PAD.encode(summary.head),
-                })
-                .to_string(),
-            )?;
+            print_line(&line(json!({
+                "intact": true,
+                "records": summary.records,
+                "head": URL_SAFE_NO_PAD.encode(summary.head),
+            }))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.line == 0 => Err(CliError::new(format!("<FILE.JSONL>: {}", e.problem))),
         Err(e) => {
-            print_line(
-                &json!({
-                    "intact": false,
-                    "line": e.line,
-                    "problem": e.problem,
-                })
-                .to_string(),
-            )?;
+            print_line(&line(json!({
+                "intact": false,
+                "line": e.line,
+                "problem": e.problem,
+            }))?)?;
             Ok(ExitCode::from(DENIED))
         }
     }
@@ -247,25 +265,19 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
 pub(crate) fn policy_check(args: &PolicyCheckArgs) -> CliResult<ExitCode> {
     match RulePolicy::from_file(&args.file) {
         Ok(policy) => {
-            print_line(
-                &json!({
-                    "valid": true,
-                    "file": args.file.display().to_string(),
-                    "version": policy.version(),
-                })
-                .to_string(),
-            )?;
+            print_line(&line(json!({
+                "valid": true,
+                "file": args.file.display().to_string(),
+                "version": policy.version(),
+            }))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(agent_handoff::Error::Policy { problem, .. }) => {
-            print_line(
-                &json!({
-                    "valid": false,
-                    "file": args.file.display().to_string(),
-                    "problem": problem,
-                })
-                .to_string(),
-            )?;
+            print_line(&line(json!({
+                "valid": false,
+                "file": args.file.display().to_string(),
+                "problem": problem,
+            }))?)?;
             Ok(ExitCode::from(DENIED))
         }
         Err(e) => Err(explain("<POLICY.TOML>", e)),
