@@ -782,3 +782,104 @@ pub fn seal_request<B: AsRef<[u8]>>(
     request.headers_mut().insert(HANDOFF_HEADER, value);
     Ok(request)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_paths_decode_without_the_leading_slash() {
+        for (raw, decoded) in [
+            ("/", ""),
+            ("/tickets/123/read", "tickets/123/read"),
+            ("/project/alpha/x%3Fy", "project/alpha/x?y"),
+            ("/a/%22%23%3C%3E%3F%5B%5D%5E%60%7B%7C%7D", "a/\"#<>?[]^`{|}"),
+            ("/a/~-._!$&'()*+,;=:@", "a/~-._!$&'()*+,;=:@"),
+            ("/a/...", "a/..."),
+        ] {
+            let path = RequestPath::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(path.as_str(), decoded, "{raw}");
+        }
+        assert_eq!(RequestPath::parse("/").unwrap().segments().count(), 0);
+        let path = RequestPath::parse("/a/b%3Fc").unwrap();
+        assert_eq!(path.segments().collect::<Vec<_>>(), ["a", "b?c"]);
+    }
+
+    #[test]
+    fn every_other_path_is_refused_with_its_reason() {
+        let empty = "the request path has an empty segment (`//`, or a trailing `/`)";
+        let dots = "the request path has a `.` or `..` segment: send the path it stands for";
+        let needless = "the request path escapes a character that needs no escape (`%2E` for `.`, `%41` for `A`, ...): send the character itself";
+        let invalid = "the request path has an invalid percent escape: `%` must be followed by two hex digits";
+        let control = "the request path has an encoded space or control character";
+        let non_ascii = "the request path has an encoded non-ASCII byte: paths are printable ASCII";
+        for (raw, why) in [
+            ("", "the request path does not start with `/`"),
+            ("*", "the request path does not start with `/`"),
+            ("//", empty),
+            ("/a//b", empty),
+            ("/a/", empty),
+            ("/.", dots),
+            ("/a/./b", dots),
+            ("/a/../b", dots),
+            ("/a/%2e%2e/b", needless),
+            ("/a/%2E%2E/b", needless),
+            ("/a/.%2E/b", needless),
+            ("/a/%41", needless),
+            ("/a/..%2Fb", "the request path has an encoded `/` (`%2F`): a segment cannot hold `/`"),
+            ("/a/..%2fb", "the request path has an encoded `/` (`%2F`): a segment cannot hold `/`"),
+            ("/a/%25", "the request path has an encoded `%` (`%25`): a resource cannot hold `%`"),
+            ("/a/%252F", "the request path has an encoded `%` (`%25`): a resource cannot hold `%`"),
+            ("/a/%5C", "the request path has an encoded backslash (`%5C`)"),
+            ("/a/%5c", "the request path has an encoded backslash (`%5C`)"),
+            ("/a/%3f", "the request path has a percent escape with lowercase hex digits: write `%3F`, not `%3f`"),
+            ("/a/%", invalid),
+            ("/a/%3", invalid),
+            ("/a/%zz", invalid),
+            ("/a/%+1", invalid),
+            ("/a/%00", control),
+            ("/a/%20", control),
+            ("/a/%0A", control),
+            ("/a/%7F", control),
+            ("/a/%C3%A9", non_ascii),
+            ("/a/%FF", non_ascii),
+            ("/a\\b", "the request path has a backslash"),
+            ("/a b", "the request path has a space or a control character"),
+            ("/a\tb", "the request path has a space or a control character"),
+            ("/a\u{7f}", "the request path has a space or a control character"),
+            ("/caf\u{e9}", "the request path has a non-ASCII byte: paths are printable ASCII"),
+            ("/a\"b", "the request path has a character that must be percent-encoded"),
+            ("/a{b}", "the request path has a character that must be percent-encoded"),
+            ("/a?b", "the request path has a character that must be percent-encoded"),
+        ] {
+            assert_eq!(RequestPath::parse(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_method_is_appended_to_the_action() {
+        assert_eq!(
+            method_action("tickets.read", "POST").as_deref(),
+            Some("tickets.read.post")
+        );
+        assert_eq!(method_action("a", "M-SEARCH").as_deref(), Some("a.m-search"));
+        for method in ["", "get", "Get", "A.B", "A!", &"A".repeat(33)] {
+            assert_eq!(method_action("a", method), None, "{method:?}");
+        }
+        assert_eq!(method_action(&"a".repeat(124), "POST"), None);
+        assert!(method_action(&"a".repeat(123), "POST").is_some());
+    }
+
+    #[test]
+    fn canonical_resources_follow_the_core_rule() {
+        for ok in ["a", "project/alpha/x?y", &"a".repeat(512), "a/.../b"] {
+            assert!(is_canonical_resource(ok), "{ok}");
+        }
+        for bad in [
+            "", "/a", "a/", "a//b", "a/./b", "a/../b", "a/%2F", "a\\b", "a*", "a b", "a/\u{e9}",
+            &"a".repeat(513),
+        ] {
+            assert!(!is_canonical_resource(bad), "{bad}");
+        }
+    }
+}
