@@ -453,7 +453,7 @@ fn is_canonical_resource(resource: &str) -> bool {
 /// The layer puts it in the request extensions before it calls the route function, so that
 /// the route function, and the handler after it, read exactly the decoded path the
 /// verification was about. A raw path is in canonical form when (README, *HTTP binding*,
-/// rule 4a):
+/// rule 4):
 ///
 /// - it starts with `/` and every `/`-separated segment after that is non-empty (no `//`, no
 ///   trailing `/`; the path `/` alone is allowed);
