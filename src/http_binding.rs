@@ -290,8 +290,7 @@ impl HandoffLayer {
 
         // The verifier honoured the required intent; check again in case a custom `Verifier`
         // ignores the context.
-        if handoff.intent().action() != action || handoff.intent().resource() != route.resource()
-        {
+        if handoff.intent().action() != action || handoff.intent().resource() != route.resource() {
             return Err(Refusal::layer(
                 Reason::IntentNotGranted,
                 "the verified intent is not the one this endpoint requires",
@@ -440,9 +439,9 @@ fn is_canonical_resource(resource: &str) -> bool {
             !segment.is_empty()
                 && segment != "."
                 && segment != ".."
-                && segment.bytes().all(|b| {
-                    (0x21..=0x7E).contains(&b) && !matches!(b, b'/' | b'%' | b'\\' | b'*')
-                })
+                && segment
+                    .bytes()
+                    .all(|b| (0x21..=0x7E).contains(&b) && !matches!(b, b'/' | b'%' | b'\\' | b'*'))
         })
 }
 
@@ -503,14 +502,10 @@ impl RequestPath {
             if segment.is_empty() {
                 return Err("the request path has an empty segment (`//`, or a trailing `/`)");
             }
-            if i > 0 {
-                decoded.push('/');
-            }
-            let start = decoded.len();
+            let mut piece = String::with_capacity(segment.len());
             let bytes = segment.as_bytes();
             let mut at = 0;
-            while at < bytes.len() {
-                let b = bytes[at];
+            while let Some(&b) = bytes.get(at) {
                 if b == b'%' {
                     let digits = bytes.get(at + 1..at + 3);
                     let Some(value) = digits.and_then(hex_pair) else {
@@ -520,17 +515,23 @@ impl RequestPath {
                     if digits.is_some_and(|d| d.iter().any(u8::is_ascii_lowercase)) {
                         return Err("the request path has a percent escape with lowercase hex digits: write `%3F`, not `%3f`");
                     }
-                    decoded.push(char::from(value));
+                    piece.push(char::from(value));
                     at += 3;
                 } else {
                     unescaped_char(b)?;
-                    decoded.push(char::from(b));
+                    piece.push(char::from(b));
                     at += 1;
                 }
             }
-            if matches!(&decoded[start..], "." | "..") {
-                return Err("the request path has a `.` or `..` segment: send the path it stands for");
+            if piece == "." || piece == ".." {
+                return Err(
+                    "the request path has a `.` or `..` segment: send the path it stands for",
+                );
             }
+            if i > 0 {
+                decoded.push('/');
+            }
+            decoded.push_str(&piece);
         }
         Ok(RequestPath(decoded))
     }
@@ -862,7 +863,10 @@ mod tests {
             method_action("tickets.read", "POST").as_deref(),
             Some("tickets.read.post")
         );
-        assert_eq!(method_action("a", "M-SEARCH").as_deref(), Some("a.m-search"));
+        assert_eq!(
+            method_action("a", "M-SEARCH").as_deref(),
+            Some("a.m-search")
+        );
         for method in ["", "get", "Get", "A.B", "A!", &"A".repeat(33)] {
             assert_eq!(method_action("a", method), None, "{method:?}");
         }
@@ -876,7 +880,17 @@ mod tests {
             assert!(is_canonical_resource(ok), "{ok}");
         }
         for bad in [
-            "", "/a", "a/", "a//b", "a/./b", "a/../b", "a/%2F", "a\\b", "a*", "a b", "a/\u{e9}",
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/./b",
+            "a/../b",
+            "a/%2F",
+            "a\\b",
+            "a*",
+            "a b",
+            "a/\u{e9}",
             &"a".repeat(513),
         ] {
             assert!(!is_canonical_resource(bad), "{bad}");

@@ -53,7 +53,8 @@ struct NoProdWrites;
 
 impl Policy for NoProdWrites {
     fn evaluate(&self, r: &PolicyRequest<'_>) -> PolicyDecision {
-        if r.intent.action().starts_with("tickets.write.") && r.context.environment() == Some("prod")
+        if r.intent.action().starts_with("tickets.write.")
+            && r.context.environment() == Some("prod")
         {
             PolicyDecision::deny("no-prod-writes")
         } else {
@@ -114,7 +115,10 @@ fn router(calls: Calls) -> Router {
     };
     Router::new()
         // GET and POST on one path: the layer tells them apart by the method in the action.
-        .route("/tickets/{id}/read", post(handler.clone()).get(handler.clone()))
+        .route(
+            "/tickets/{id}/read",
+            post(handler.clone()).get(handler.clone()),
+        )
         .route("/tickets/{id}/write", post(handler.clone()))
         .route("/payments/{account}", post(handler.clone()))
         .route("/project/{*rest}", get(handler.clone()).post(handler))
@@ -1057,12 +1061,16 @@ async fn a_trickled_body_is_refused_at_the_deadline_with_408_and_audited() {
             }
         }
     });
-    read.await.expect("the server answers before the test gives up");
+    read.await
+        .expect("the server answers before the test gives up");
     trickle.abort();
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     assert!(text.ends_with(expected_body), "{text}");
-    assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
     assert_eq!(calls.len(), 0);
     let record = last_audit(&w);
     assert_eq!(record.decision(), Decision::Deny);
@@ -1071,5 +1079,8 @@ async fn a_trickled_body_is_refused_at_the_deadline_with_408_and_audited() {
         detail(&record),
         "the request body did not arrive within the body deadline: send it at once, or raise `HandoffLayer::body_deadline`"
     );
-    assert_eq!(record.claimed().unwrap().sender.as_ref(), Some(w.planner.id()));
+    assert_eq!(
+        record.claimed().unwrap().sender.as_ref(),
+        Some(w.planner.id())
+    );
 }
