@@ -88,7 +88,8 @@ type ContextFn = dyn Fn(&Parts) -> Context + Send + Sync;
 pub enum Execution {
     /// On tokio's blocking pool (`spawn_blocking`), so a verifier whose stores make network
     /// round trips (Redis revocations or replay cache, a remote audit sink) never stalls an
-    /// executor thread. The default. Outside a tokio runtime it falls back to `Inline`.
+    /// executor thread. The default. (The layer itself needs a tokio runtime for its body
+    /// deadline: see [`HandoffLayer::body_deadline`].)
     Blocking,
     /// On the executor thread that polls the request. Saves a thread hand-off; choose it only
     /// for verifiers whose stores are all in memory (signature checks take microseconds).

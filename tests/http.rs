@@ -876,7 +876,8 @@ async fn a_path_that_is_not_canonical_is_refused_with_400_and_audited() {
     assert_eq!(calls.len(), 0);
 }
 
-/// A backslash and raw bytes the HTTP client would not send: over raw TCP.
+/// A backslash, which the HTTP client would not send: over raw TCP. hyper passes it through;
+/// the layer refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_backslash_in_the_path_is_refused_with_400() {
     let w = World::new();
@@ -886,16 +887,18 @@ async fn a_raw_backslash_in_the_path_is_refused_with_400() {
         b"GET /project/alpha\\x HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n",
     )
     .await;
-    // Either hyper refuses the request line itself, or the layer refuses the path; the
-    // handler never runs. When the layer saw it, it says why.
     assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
-    if response.contains("handoff_rejected") {
-        assert!(
-            response.ends_with(r#"{"error":"handoff_rejected","reason":"non_canonical_path"}"#),
-            "{response}"
-        );
-        assert_eq!(detail(&last_audit(&w)), "the request path has a backslash");
-    }
+    assert!(
+        response.ends_with(r#"{"error":"handoff_rejected","reason":"non_canonical_path"}"#),
+        "{response}"
+    );
+    let record = last_audit(&w);
+    assert_eq!(record.reason(), Some(Reason::NonCanonicalPath));
+    assert_eq!(detail(&record), "the request path has a backslash");
+    assert!(
+        record.claimed().unwrap().sender.is_none(),
+        "no header, no claims"
+    );
     assert_eq!(calls.len(), 0);
 }
 
