@@ -182,8 +182,9 @@ impl HandoffLayer {
     /// byte (default [`DEFAULT_BODY_DEADLINE`]). A body that has not fully arrived by then is
     /// refused with `408` and `timeout` before the verifier runs, and the connection is
     /// closed. The deadline needs a tokio runtime with its timer enabled (as `#[tokio::main]`
-    /// and `axum::serve` have); outside a tokio runtime every request is refused with `503`
-    /// and `unavailable`.
+    /// and the default multi-thread runtime have): outside a tokio runtime every request is
+    /// refused with `503` and `unavailable`, and in a runtime built without `enable_time`
+    /// tokio panics the request's task.
     pub fn body_deadline(mut self, deadline: Duration) -> HandoffLayer {
         self.body_deadline = deadline;
         self
@@ -208,11 +209,13 @@ impl HandoffLayer {
         let claimed = header.as_ref().ok().cloned();
 
         // The route decides the intent; a route without one takes no handoff.
-        let route = (self.route)(parts).ok_or(Refusal::layer(
-            Reason::IntentNotGranted,
-            "no intent is derived from this request's route",
-            claimed.clone(),
-        ))?;
+        let route = (self.route)(parts).ok_or_else(|| {
+            Refusal::layer(
+                Reason::IntentNotGranted,
+                "no intent is derived from this request's route",
+                claimed.clone(),
+            )
+        })?;
         if !is_canonical_resource(route.resource()) {
             return Err(Refusal::layer(
                 Reason::IntentNotGranted,
@@ -221,13 +224,13 @@ impl HandoffLayer {
             ));
         }
         // The method is part of the action: an envelope for `POST` is refused on `GET`.
-        let action = method_action(route.action(), parts.method.as_str()).ok_or(
+        let action = method_action(route.action(), parts.method.as_str()).ok_or_else(|| {
             Refusal::layer(
                 Reason::IntentNotGranted,
                 "no action is derived for this request method (methods are `[A-Z0-9_-]`, up to 32 characters, and the action with its `.<method>` suffix at most 128)",
                 claimed.clone(),
-            ),
-        )?;
+            )
+        })?;
         let envelope = header?;
 
         // The body, read once, bounded: refuse a declared length over the limit unread.
