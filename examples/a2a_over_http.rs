@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_handoff::http_binding::{seal_request, Handoff, HandoffLayer, HANDOFF_HEADER};
+use agent_handoff::http_binding::{
+    seal_request, Handoff, HandoffLayer, RequestPath, HANDOFF_HEADER,
+};
 use agent_handoff::{
     verify_audit_log, AgentId, AgentIdentity, Capability, DelegationToken, HandoffEnvelope,
     HandoffVerifier, Intent, JsonlAudit, TrustBundle,
@@ -25,15 +27,17 @@ use serde_json::{json, Value};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// `POST /refunds/{ticket}`: refund a ticket (`tickets.refund` on `project/alpha/{ticket}`).
+/// `POST /refunds/{ticket}`: refund a ticket (`tickets.refund`, and the layer appends the
+/// method: `tickets.refund.post` on `project/alpha/{ticket}`). The route reads the decoded path
+/// the layer checked, never the raw one.
 fn executor_route(parts: &::http::request::Parts) -> Option<Intent> {
-    let ticket = parts.uri.path().strip_prefix("/refunds/")?;
+    let ticket = RequestPath::of(parts)?.as_str().strip_prefix("refunds/")?;
     Intent::new("tickets.refund", &format!("project/alpha/{ticket}")).ok()
 }
 
-/// `POST /payments/{account}`: pay (`payments.execute` on `account/ops/{account}`).
+/// `POST /payments/{account}`: pay (`payments.execute.post` on `account/ops/{account}`).
 fn payments_route(parts: &::http::request::Parts) -> Option<Intent> {
-    let account = parts.uri.path().strip_prefix("/payments/")?;
+    let account = RequestPath::of(parts)?.as_str().strip_prefix("payments/")?;
     Intent::new("payments.execute", &format!("account/ops/{account}")).ok()
 }
 
@@ -109,7 +113,7 @@ async fn refund(
     let sealed = request.map_err(BoxError::from).and_then(|request| {
         let envelope = HandoffEnvelope::builder(&ex.me)
             .to(&ex.payments_id)
-            .intent("payments.execute", &format!("account/ops/{account}"))?
+            .intent("payments.execute.post", &format!("account/ops/{account}"))?
             .arg("amount", amount)
             .chain(chain);
         Ok(seal_request(request, envelope)?)
@@ -185,20 +189,20 @@ async fn main() -> Result<(), BoxError> {
         .delegate_to(&planner.public())
         .task("refund-123".parse()?)
         .allow("tickets.*", "project/alpha/*")?
-        .grant(Capability::new("payments.execute", "account/ops/*")?.max("amount", 500)?)
+        .grant(Capability::new("payments.execute.*", "account/ops/*")?.max("amount", 500)?)
         .depth(2)
         .ttl(Duration::from_secs(600))
         .sign()?;
     let sub_grant = grant
         .attenuate(&planner)
         .delegate_to(&executor_public)
-        .allow("tickets.refund", "project/alpha/*")?
-        .grant(Capability::new("payments.execute", "account/ops/*")?.max("amount", 100)?)
+        .allow("tickets.refund.post", "project/alpha/*")?
+        .grant(Capability::new("payments.execute.post", "account/ops/*")?.max("amount", 100)?)
         .depth(0)
         .sign()?;
     println!("  the orchestrator grants the planner tickets.* and payments up to 500 for task refund-123;");
     println!(
-        "  the planner delegates to the executor: tickets.refund and payments up to 100, depth 0"
+        "  the planner delegates to the executor: tickets.refund.post and payments up to 100, depth 0"
     );
 
     let refund_order = |ticket: u32, amount: u64| -> Result<::http::Request<Bytes>, BoxError> {
@@ -210,7 +214,7 @@ async fn main() -> Result<(), BoxError> {
             request,
             HandoffEnvelope::builder(&planner)
                 .to(&executor_id)
-                .intent("tickets.refund", &format!("project/alpha/{ticket}"))?
+                .intent("tickets.refund.post", &format!("project/alpha/{ticket}"))?
                 .chain([&grant, &sub_grant]),
         )?)
     };

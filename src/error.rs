@@ -76,11 +76,17 @@ pub enum Reason {
     Replayed,
     /// A store (revocations, replay cache, audit) could not answer: fail closed.
     Unavailable,
+    /// A transport binding refused the request's address: the HTTP request path is not in
+    /// canonical form (an encoded `/`, a `.` or `..` segment, an empty segment, ...).
+    NonCanonicalPath,
+    /// A transport binding's read deadline passed before the whole input arrived (the HTTP
+    /// request body).
+    Timeout,
 }
 
 impl Reason {
     /// Every reason code, in SPEC section 7 order.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 27] = [
         Reason::TooLarge,
         Reason::Malformed,
         Reason::UnsupportedAlgorithm,
@@ -106,6 +112,8 @@ impl Reason {
         Reason::PolicyDenied,
         Reason::Replayed,
         Reason::Unavailable,
+        Reason::NonCanonicalPath,
+        Reason::Timeout,
     ];
 
     /// The stable snake_case code of SPEC section 7.
@@ -137,6 +145,8 @@ impl Reason {
             Reason::PolicyDenied => "policy_denied",
             Reason::Replayed => "replayed",
             Reason::Unavailable => "unavailable",
+            Reason::NonCanonicalPath => "non_canonical_path",
+            Reason::Timeout => "timeout",
         }
     }
 

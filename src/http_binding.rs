@@ -7,26 +7,35 @@
 //!   (`Agent-Handoff: <compact envelope>`);
 //! - the envelope's payload digest covers the exact bytes of the request body (an empty body
 //!   is the empty payload);
-//! - the endpoint decides the intent: the service maps each request (method, path, ...) to the
-//!   one intent that route performs, and the verifier refuses an envelope whose intent names
-//!   another action or resource with `intent_not_granted`
-//!   ([`Context::require_intent`]), so a captured header is useless on another endpoint;
+//! - the request path must be in canonical form (percent-decoded, no `.`/`..`/empty segment,
+//!   no encoded `/`, ...; see [`RequestPath`]), or the request is refused with `400` and
+//!   `non_canonical_path`; route functions read the decoded path with [`RequestPath::of`];
+//! - the endpoint decides the intent: the service maps each request (its decoded path, ...) to
+//!   the one intent that route performs, the layer appends the request method to the action
+//!   (`tickets.read` on `POST` requires `tickets.read.post`), and the verifier refuses an
+//!   envelope whose intent names another action or resource with `intent_not_granted`
+//!   ([`Context::require_intent`]), so a captured header is useless on another endpoint or
+//!   with another method;
+//! - the body is read within a deadline ([`DEFAULT_BODY_DEADLINE`]); a body that does not
+//!   arrive in time is refused with `408` and `timeout`;
 //! - a refusal is `401` for an authentication failure ([`Reason::is_authentication`]), `403`
-//!   for an authorisation failure, `413` for a body over the limit and `503` when a store could
-//!   not answer, each with the body `{"error":"handoff_rejected","reason":"<code>"}`.
+//!   for an authorisation failure, `400` for a non-canonical path, `408` for a body read
+//!   timeout, `413` for a body over the limit and `503` when a store could not answer, each
+//!   with the body `{"error":"handoff_rejected","reason":"<code>"}`.
 //!
 //! ```no_run
 //! # use agent_handoff::*;
-//! # use agent_handoff::http_binding::{Handoff, HandoffLayer};
+//! # use agent_handoff::http_binding::{Handoff, HandoffLayer, RequestPath};
 //! # fn demo(verifier: HandoffVerifier) {
 //! let layer = HandoffLayer::new(verifier, |parts: &::http::request::Parts| {
-//!     // POST /tickets/{id}/read performs `tickets.read` on `project/alpha/{id}`.
-//!     let id = parts.uri.path().strip_prefix("/tickets/")?.strip_suffix("/read")?;
+//!     // POST /tickets/{id}/read performs `tickets.read.post` on `project/alpha/{id}`.
+//!     let path = RequestPath::of(parts)?; // decoded; the layer refused any other form
+//!     let id = path.as_str().strip_prefix("tickets/")?.strip_suffix("/read")?;
 //!     Intent::new("tickets.read", &format!("project/alpha/{id}")).ok()
 //! })
 //! .max_body(64 * 1024);
-//! // axum: Router::new().route("/tickets/{id}/read", post(handler)).layer(layer)
-//! // async fn handler(Handoff(h): Handoff, body: Bytes) -> ... { h.sender() ... }
+//! // axum: Router::new().route("/tickets/{id}/read", post(handler)).route_layer(layer)
+//! // async fn handler(Handoff(h): Handoff, body: Bytes) -> ... { h.intent().resource() ... }
 //! # }
 //! ```
 
@@ -35,11 +44,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response as AxumResponse};
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
@@ -61,6 +71,14 @@ pub const HANDOFF_HEADER: HeaderName = HeaderName::from_static("agent-handoff");
 /// memory one request may pin.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
+/// Default deadline for reading the whole request body: 5 seconds, counted from the moment
+/// the layer starts reading it (the headers have arrived) to its last byte. Agent messages are
+/// a few KiB and arrive in milliseconds; 5 s still carries a body at the default bound
+/// ([`DEFAULT_MAX_BODY`]) at about 2 Mbit/s, and it is the longest a client that trickles its
+/// body holds a connection and a worker. Raise it together with [`HandoffLayer::max_body`]
+/// for large bodies on slow links.
+pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(5);
+
 type RouteFn = dyn Fn(&Parts) -> Option<Intent> + Send + Sync;
 type ContextFn = dyn Fn(&Parts) -> Context + Send + Sync;
 
@@ -70,7 +88,8 @@ type ContextFn = dyn Fn(&Parts) -> Context + Send + Sync;
 pub enum Execution {
     /// On tokio's blocking pool (`spawn_blocking`), so a verifier whose stores make network
     /// round trips (Redis revocations or replay cache, a remote audit sink) never stalls an
-    /// executor thread. The default. Outside a tokio runtime it falls back to `Inline`.
+    /// executor thread. The default. (The layer itself needs a tokio runtime for its body
+    /// deadline: see [`HandoffLayer::body_deadline`].)
     Blocking,
     /// On the executor thread that polls the request. Saves a thread hand-off; choose it only
     /// for verifiers whose stores are all in memory (signature checks take microseconds).
@@ -94,6 +113,7 @@ pub struct HandoffLayer {
     route: Arc<RouteFn>,
     context: Arc<ContextFn>,
     max_body: usize,
+    body_deadline: Duration,
     execution: Execution,
 }
 
@@ -102,6 +122,7 @@ impl fmt::Debug for HandoffLayer {
         f.debug_struct("HandoffLayer")
             .field("verifier", &self.verifier)
             .field("max_body", &self.max_body)
+            .field("body_deadline", &self.body_deadline)
             .field("execution", &self.execution)
             .finish_non_exhaustive()
     }
@@ -109,8 +130,14 @@ impl fmt::Debug for HandoffLayer {
 
 impl HandoffLayer {
     /// A layer that verifies with `verifier` and requires, for each request, the intent `route`
-    /// derives from its parts (method, path, query, headers). `route` returns `None` for a
-    /// request that no handoff may authorise; such a request is refused.
+    /// derives from its parts (decoded path, query, headers), with the request method appended
+    /// to the action: a route intent `tickets.read` on `project/alpha/123` requires, for a
+    /// `POST`, the envelope intent `tickets.read.post` on `project/alpha/123`. `route` returns
+    /// `None` for a request that no handoff may authorise; such a request is refused.
+    ///
+    /// `route` runs only for a request whose path is canonical, and reads the decoded path
+    /// with [`RequestPath::of`]: deriving the resource from `parts.uri.path()` (the raw,
+    /// percent-encoded path) would check another string than the handler decodes.
     pub fn new<V, R>(verifier: V, route: R) -> HandoffLayer
     where
         V: Verifier + 'static,
@@ -129,6 +156,7 @@ impl HandoffLayer {
             route: Arc::new(route),
             context: Arc::new(|_: &Parts| Context::new()),
             max_body: DEFAULT_MAX_BODY,
+            body_deadline: DEFAULT_BODY_DEADLINE,
             execution: Execution::Blocking,
         }
     }
@@ -150,6 +178,18 @@ impl HandoffLayer {
         self
     }
 
+    /// The longest the layer waits for the whole request body, from its first to its last
+    /// byte (default [`DEFAULT_BODY_DEADLINE`]). A body that has not fully arrived by then is
+    /// refused with `408` and `timeout` before the verifier runs, and the connection is
+    /// closed. The deadline needs a tokio runtime with its timer enabled (as `#[tokio::main]`
+    /// and the default multi-thread runtime have): outside a tokio runtime every request is
+    /// refused with `503` and `unavailable`, and in a runtime built without `enable_time`
+    /// tokio panics the request's task.
+    pub fn body_deadline(mut self, deadline: Duration) -> HandoffLayer {
+        self.body_deadline = deadline;
+        self
+    }
+
     /// Where the verifier runs (default [`Execution::Blocking`]).
     pub fn execution(mut self, execution: Execution) -> HandoffLayer {
         self.execution = execution;
@@ -157,38 +197,41 @@ impl HandoffLayer {
     }
 
     /// Everything the layer checks, in order. Returns the verified handoff and the body, or
-    /// the refusal.
+    /// the refusal. `parts` carries the [`RequestPath`] in its extensions.
     async fn check<B>(&self, parts: &Parts, body: B) -> Result<(VerifiedHandoff, Bytes), Refusal>
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        // The route decides the intent; a route without one takes no handoff.
-        let route = (self.route)(parts).ok_or(Refusal::layer(
-            Reason::IntentNotGranted,
-            "no intent is derived from this request's route",
-            None,
-        ))?;
+        // Exactly one header, visible ASCII (a compact JWS is). Looked at first so that every
+        // later refusal can record what the envelope claimed; refused after the route.
+        let header = envelope_header(parts);
+        let claimed = header.as_ref().ok().cloned();
 
-        // Exactly one header, visible ASCII (a compact JWS is).
-        let mut values = parts.headers.get_all(&HANDOFF_HEADER).iter();
-        let (Some(value), None) = (values.next(), values.next()) else {
+        // The route decides the intent; a route without one takes no handoff.
+        let route = (self.route)(parts).ok_or_else(|| {
+            Refusal::layer(
+                Reason::IntentNotGranted,
+                "no intent is derived from this request's route",
+                claimed.clone(),
+            )
+        })?;
+        if !is_canonical_resource(route.resource()) {
             return Err(Refusal::layer(
-                Reason::Malformed,
-                "the request needs exactly one `Agent-Handoff` header",
-                None,
+                Reason::IntentNotGranted,
+                "the route derived a resource that is not canonical (1 to 512 bytes of `/`-separated segments of printable ASCII without `%`, `\\`, `*`, `.` or `..` segments)",
+                claimed,
             ));
-        };
-        let envelope = value
-            .to_str()
-            .map_err(|_| {
-                Refusal::layer(
-                    Reason::Malformed,
-                    "the `Agent-Handoff` header is not visible ASCII",
-                    None,
-                )
-            })?
-            .to_owned();
+        }
+        // The method is part of the action: an envelope for `POST` is refused on `GET`.
+        let action = method_action(route.action(), parts.method.as_str()).ok_or_else(|| {
+            Refusal::layer(
+                Reason::IntentNotGranted,
+                "no action is derived for this request method (methods are `[A-Z0-9_-]`, up to 32 characters, and the action with its `.<method>` suffix at most 128)",
+                claimed.clone(),
+            )
+        })?;
+        let envelope = header?;
 
         // The body, read once, bounded: refuse a declared length over the limit unread.
         let declared = parts
@@ -200,21 +243,41 @@ impl HandoffLayer {
         if declared.is_some_and(|n| n > self.max_body as u64) {
             return Err(Refusal::layer(Reason::TooLarge, too_large, Some(envelope)));
         }
-        let payload = match Limited::new(body, self.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+        // ... and bounded in time: a client that trickles its body holds a worker at most
+        // `body_deadline`.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Refusal::layer(
+                Reason::Unavailable,
+                "the body deadline needs a tokio runtime: run the service on one",
+                Some(envelope),
+            ));
+        }
+        let read = tokio::time::timeout(
+            self.body_deadline,
+            Limited::new(body, self.max_body).collect(),
+        );
+        let payload = match read.await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 return Err(Refusal::layer(Reason::TooLarge, too_large, Some(envelope)))
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 return Err(Refusal::layer(
                     Reason::Malformed,
                     "the request body could not be read",
                     Some(envelope),
                 ))
             }
+            Err(_) => {
+                return Err(Refusal::layer(
+                    Reason::Timeout,
+                    "the request body did not arrive within the body deadline: send it at once, or raise `HandoffLayer::body_deadline`",
+                    Some(envelope),
+                ))
+            }
         };
 
-        let context = match (self.context)(parts).require_intent(route.action(), route.resource()) {
+        let context = match (self.context)(parts).require_intent(&action, route.resource()) {
             Ok(context) => context,
             Err(_) => {
                 return Err(Refusal::layer(
@@ -231,9 +294,7 @@ impl HandoffLayer {
 
         // The verifier honoured the required intent; check again in case a custom `Verifier`
         // ignores the context.
-        if handoff.intent().action() != route.action()
-            || handoff.intent().resource() != route.resource()
-        {
+        if handoff.intent().action() != action || handoff.intent().resource() != route.resource() {
             return Err(Refusal::layer(
                 Reason::IntentNotGranted,
                 "the verified intent is not the one this endpoint requires",
@@ -339,6 +400,187 @@ impl Refusal {
     }
 }
 
+/// The one `Agent-Handoff` header value, or the refusal.
+fn envelope_header(parts: &Parts) -> Result<String, Refusal> {
+    let mut values = parts.headers.get_all(&HANDOFF_HEADER).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(Refusal::layer(
+            Reason::Malformed,
+            "the request needs exactly one `Agent-Handoff` header",
+            None,
+        ));
+    };
+    value.to_str().map(str::to_owned).map_err(|_| {
+        Refusal::layer(
+            Reason::Malformed,
+            "the `Agent-Handoff` header is not visible ASCII",
+            None,
+        )
+    })
+}
+
+/// The action an endpoint requires: the route's action, `.`, and the request method in
+/// lowercase (`tickets.read` on `POST` is `tickets.read.post`). `None` for a method outside
+/// `[A-Z0-9_-]{1,32}` (so that `get` and `GET` never name the same action) or an action that
+/// would be longer than 128 characters.
+fn method_action(action: &str, method: &str) -> Option<String> {
+    let plain = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+    if method.is_empty() || method.len() > 32 || !method.bytes().all(plain) {
+        return None;
+    }
+    let required = format!("{action}.{}", method.to_ascii_lowercase());
+    (required.len() <= 128).then_some(required)
+}
+
+/// Whether `resource` is a canonical concrete resource: 1..=512 bytes of one or more
+/// `/`-separated segments, each one or more characters of printable ASCII (`0x21..=0x7E`)
+/// other than `/`, `%`, `\` and `*`, and not `.` or `..`.
+// The core's canonical-resource rule (issue #12, item 8); to be replaced by the core's own
+// check when it lands.
+fn is_canonical_resource(resource: &str) -> bool {
+    (1..=512).contains(&resource.len())
+        && resource.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| (0x21..=0x7E).contains(&b) && !matches!(b, b'/' | b'%' | b'\\' | b'*'))
+        })
+}
+
+/// The request path, percent-decoded, of a request whose path [`HandoffLayer`] found in
+/// canonical form; without the leading `/` (`/tickets/123/read` is `tickets/123/read`, `/`
+/// is the empty string).
+///
+/// The layer puts it in the request extensions before it calls the route function, so that
+/// the route function, and the handler after it, read exactly the decoded path the
+/// verification was about. A raw path is in canonical form when (README, *HTTP binding*,
+/// rule 4):
+///
+/// - it starts with `/` and every `/`-separated segment after that is non-empty (no `//`, no
+///   trailing `/`; the path `/` alone is allowed);
+/// - it holds only the characters a URI path segment may hold unescaped (`A-Z a-z 0-9 - . _ ~
+///   ! $ & ' ( ) * + , ; = : @`) and percent escapes: no backslash, no space or control
+///   character, no raw non-ASCII byte;
+/// - every escape is `%` and two **uppercase** hex digits, and encodes a printable ASCII
+///   character that may not appear unescaped (`"` `#` `<` `>` `?` `[` `]` `^` `` ` `` `{` `|`
+///   `}`): an encoded `/` (`%2F`), `%` (`%25`) or `\` (`%5C`), an encoded control character,
+///   space or non-ASCII byte, and an escape of a character that needs none (`%2E`, `%41`) are
+///   all refused;
+/// - no segment is `.` or `..`.
+///
+/// Any other path is refused with `400` and `non_canonical_path`: the layer never guesses
+/// which resource a path that normalises to another string meant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestPath(String);
+
+impl RequestPath {
+    /// The decoded path the layer put in `parts`' extensions, or `None` outside the layer.
+    #[must_use]
+    pub fn of(parts: &Parts) -> Option<&RequestPath> {
+        parts.extensions.get::<RequestPath>()
+    }
+
+    /// The decoded path, without the leading `/`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The decoded segments (none for the path `/`).
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|_| !self.0.is_empty())
+    }
+
+    /// Decodes a raw request path, or says why it is not in canonical form.
+    fn parse(raw: &str) -> Result<RequestPath, &'static str> {
+        let Some(rest) = raw.strip_prefix('/') else {
+            return Err("the request path does not start with `/`");
+        };
+        let mut decoded = String::with_capacity(rest.len());
+        if rest.is_empty() {
+            return Ok(RequestPath(decoded));
+        }
+        for (i, segment) in rest.split('/').enumerate() {
+            if segment.is_empty() {
+                return Err("the request path has an empty segment (`//`, or a trailing `/`)");
+            }
+            let mut piece = String::with_capacity(segment.len());
+            let bytes = segment.as_bytes();
+            let mut at = 0;
+            while let Some(&b) = bytes.get(at) {
+                if b == b'%' {
+                    let digits = bytes.get(at + 1..at + 3);
+                    let Some(value) = digits.and_then(hex_pair) else {
+                        return Err("the request path has an invalid percent escape: `%` must be followed by two hex digits");
+                    };
+                    escaped_char(value)?;
+                    if digits.is_some_and(|d| d.iter().any(u8::is_ascii_lowercase)) {
+                        return Err("the request path has a percent escape with lowercase hex digits: write `%3F`, not `%3f`");
+                    }
+                    piece.push(char::from(value));
+                    at += 3;
+                } else {
+                    unescaped_char(b)?;
+                    piece.push(char::from(b));
+                    at += 1;
+                }
+            }
+            if piece == "." || piece == ".." {
+                return Err(
+                    "the request path has a `.` or `..` segment: send the path it stands for",
+                );
+            }
+            if i > 0 {
+                decoded.push('/');
+            }
+            decoded.push_str(&piece);
+        }
+        Ok(RequestPath(decoded))
+    }
+}
+
+/// The characters a path segment may hold unescaped (RFC 3986 `pchar` without `%`).
+fn is_path_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b)
+}
+
+/// Whether an unescaped byte may stand in a canonical path segment.
+fn unescaped_char(b: u8) -> Result<(), &'static str> {
+    match b {
+        _ if is_path_char(b) => Ok(()),
+        b'\\' => Err("the request path has a backslash"),
+        0x00..=0x20 | 0x7F => Err("the request path has a space or a control character"),
+        0x80..=0xFF => Err("the request path has a non-ASCII byte: paths are printable ASCII"),
+        _ => Err("the request path has a character that must be percent-encoded"),
+    }
+}
+
+/// Whether a percent-decoded byte may stand in a canonical path segment.
+fn escaped_char(b: u8) -> Result<(), &'static str> {
+    match b {
+        b'/' => Err("the request path has an encoded `/` (`%2F`): a segment cannot hold `/`"),
+        b'%' => Err("the request path has an encoded `%` (`%25`): a resource cannot hold `%`"),
+        b'\\' => Err("the request path has an encoded backslash (`%5C`)"),
+        0x00..=0x20 | 0x7F => {
+            Err("the request path has an encoded space or control character")
+        }
+        0x80..=0xFF => Err("the request path has an encoded non-ASCII byte: paths are printable ASCII"),
+        _ if is_path_char(b) => Err("the request path escapes a character that needs no escape (`%2E` for `.`, `%41` for `A`, ...): send the character itself"),
+        _ => Ok(()),
+    }
+}
+
+/// The byte two hex digits (either case) stand for.
+fn hex_pair(digits: &[u8]) -> Option<u8> {
+    let digit = |d: u8| char::from(d).to_digit(16);
+    match digits {
+        [hi, lo] => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
+        _ => None,
+    }
+}
+
 /// The service made by [`HandoffLayer`].
 #[derive(Clone, Debug)]
 pub struct HandoffService<S> {
@@ -369,6 +611,18 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
+            // The path first: nothing (the route function, the handler) sees a request whose
+            // path is not canonical.
+            match RequestPath::parse(parts.uri.path()) {
+                Ok(path) => {
+                    parts.extensions.insert(path);
+                }
+                Err(detail) => {
+                    let claimed = envelope_header(&parts).ok();
+                    let refusal = Refusal::layer(Reason::NonCanonicalPath, detail, claimed);
+                    return Ok(rejection_response(layer.record(refusal).await));
+                }
+            }
             match layer.check(&parts, body).await {
                 Ok((handoff, payload)) => {
                     parts.extensions.insert(handoff);
@@ -382,11 +636,14 @@ where
     }
 }
 
-/// The status a refusal gets: `413` for `too_large`, `503` for `unavailable`, `401` for the
-/// other authentication failures ([`Reason::is_authentication`]), `403` for the rest.
+/// The status a refusal gets: `400` for `non_canonical_path`, `408` for `timeout`, `413` for
+/// `too_large`, `503` for `unavailable`, `401` for the other authentication failures
+/// ([`Reason::is_authentication`]), `403` for the rest.
 #[must_use]
 pub fn status_for(reason: Reason) -> StatusCode {
     match reason {
+        Reason::NonCanonicalPath => StatusCode::BAD_REQUEST,
+        Reason::Timeout => StatusCode::REQUEST_TIMEOUT,
         Reason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Reason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         r if r.is_authentication() => StatusCode::UNAUTHORIZED,
@@ -411,6 +668,10 @@ pub fn rejection_response<R: From<Bytes>>(reason: Reason) -> Response<R> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Agent-Handoff"));
+    }
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body is not read: the connection cannot carry another request.
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -474,6 +735,10 @@ impl IntoResponse for MissingHandoff {
 /// [`HANDOFF_HEADER`], replacing any already there. Any payload set on the builder is
 /// replaced by the body.
 ///
+/// The envelope's intent action must end with the request method in lowercase (`.post` for
+/// a `POST`), as the receiving [`HandoffLayer`] requires; otherwise this fails with
+/// [`Error::Build`] instead of sending a request the server would refuse.
+///
 /// Works with any body that is bytes (`Bytes`, `Vec<u8>`, `String`, `&'static [u8]`): send the
 /// result with hyper, or convert it for reqwest with `reqwest::Request::try_from(request)`.
 /// The body must not be changed afterwards: the server would refuse it with `payload_mismatch`.
@@ -491,7 +756,7 @@ impl IntoResponse for MissingHandoff {
 ///     request,
 ///     HandoffEnvelope::builder(&planner)
 ///         .to(executor.id())
-///         .intent("tickets.read", "project/alpha/123")?
+///         .intent("tickets.read.post", "project/alpha/123")?
 ///         .chain([&grant]),
 /// )?;
 /// assert!(request.headers().contains_key(agent_handoff::http_binding::HANDOFF_HEADER));
@@ -502,6 +767,17 @@ pub fn seal_request<B: AsRef<[u8]>>(
     envelope: EnvelopeBuilder<'_>,
 ) -> Result<Request<B>, Error> {
     let sealed = envelope.payload(request.body().as_ref()).seal()?;
+    let method = request.method().as_str();
+    let suffix = format!(".{}", method.to_ascii_lowercase());
+    let action = sealed.claimed_intent().action();
+    if method_action("", method).is_none() || !action.ends_with(&suffix) {
+        return Err(Error::build(
+            "handoff envelope",
+            format!(
+                "the intent action `{action}` does not name the request method `{method}`: over HTTP the action is the route's action and the method, as in `tickets.read{suffix}`"
+            ),
+        ));
+    }
     let value = HeaderValue::from_str(sealed.as_str()).map_err(|_| {
         Error::build(
             "handoff envelope",
@@ -510,4 +786,118 @@ pub fn seal_request<B: AsRef<[u8]>>(
     })?;
     request.headers_mut().insert(HANDOFF_HEADER, value);
     Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_paths_decode_without_the_leading_slash() {
+        for (raw, decoded) in [
+            ("/", ""),
+            ("/tickets/123/read", "tickets/123/read"),
+            ("/project/alpha/x%3Fy", "project/alpha/x?y"),
+            ("/a/%22%23%3C%3E%3F%5B%5D%5E%60%7B%7C%7D", "a/\"#<>?[]^`{|}"),
+            ("/a/~-._!$&'()*+,;=:@", "a/~-._!$&'()*+,;=:@"),
+            ("/a/...", "a/..."),
+        ] {
+            let path = RequestPath::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(path.as_str(), decoded, "{raw}");
+        }
+        assert_eq!(RequestPath::parse("/").unwrap().segments().count(), 0);
+        let path = RequestPath::parse("/a/b%3Fc").unwrap();
+        assert_eq!(path.segments().collect::<Vec<_>>(), ["a", "b?c"]);
+    }
+
+    #[test]
+    fn every_other_path_is_refused_with_its_reason() {
+        let empty = "the request path has an empty segment (`//`, or a trailing `/`)";
+        let dots = "the request path has a `.` or `..` segment: send the path it stands for";
+        let needless = "the request path escapes a character that needs no escape (`%2E` for `.`, `%41` for `A`, ...): send the character itself";
+        let invalid = "the request path has an invalid percent escape: `%` must be followed by two hex digits";
+        let control = "the request path has an encoded space or control character";
+        let non_ascii = "the request path has an encoded non-ASCII byte: paths are printable ASCII";
+        for (raw, why) in [
+            ("", "the request path does not start with `/`"),
+            ("*", "the request path does not start with `/`"),
+            ("//", empty),
+            ("/a//b", empty),
+            ("/a/", empty),
+            ("/.", dots),
+            ("/a/./b", dots),
+            ("/a/../b", dots),
+            ("/a/%2e%2e/b", needless),
+            ("/a/%2E%2E/b", needless),
+            ("/a/.%2E/b", needless),
+            ("/a/%41", needless),
+            ("/a/..%2Fb", "the request path has an encoded `/` (`%2F`): a segment cannot hold `/`"),
+            ("/a/..%2fb", "the request path has an encoded `/` (`%2F`): a segment cannot hold `/`"),
+            ("/a/%25", "the request path has an encoded `%` (`%25`): a resource cannot hold `%`"),
+            ("/a/%252F", "the request path has an encoded `%` (`%25`): a resource cannot hold `%`"),
+            ("/a/%5C", "the request path has an encoded backslash (`%5C`)"),
+            ("/a/%5c", "the request path has an encoded backslash (`%5C`)"),
+            ("/a/%3f", "the request path has a percent escape with lowercase hex digits: write `%3F`, not `%3f`"),
+            ("/a/%", invalid),
+            ("/a/%3", invalid),
+            ("/a/%zz", invalid),
+            ("/a/%+1", invalid),
+            ("/a/%00", control),
+            ("/a/%20", control),
+            ("/a/%0A", control),
+            ("/a/%7F", control),
+            ("/a/%C3%A9", non_ascii),
+            ("/a/%FF", non_ascii),
+            ("/a\\b", "the request path has a backslash"),
+            ("/a b", "the request path has a space or a control character"),
+            ("/a\tb", "the request path has a space or a control character"),
+            ("/a\u{7f}", "the request path has a space or a control character"),
+            ("/caf\u{e9}", "the request path has a non-ASCII byte: paths are printable ASCII"),
+            ("/a\"b", "the request path has a character that must be percent-encoded"),
+            ("/a{b}", "the request path has a character that must be percent-encoded"),
+            ("/a?b", "the request path has a character that must be percent-encoded"),
+        ] {
+            assert_eq!(RequestPath::parse(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_method_is_appended_to_the_action() {
+        assert_eq!(
+            method_action("tickets.read", "POST").as_deref(),
+            Some("tickets.read.post")
+        );
+        assert_eq!(
+            method_action("a", "M-SEARCH").as_deref(),
+            Some("a.m-search")
+        );
+        for method in ["", "get", "Get", "A.B", "A!", &"A".repeat(33)] {
+            assert_eq!(method_action("a", method), None, "{method:?}");
+        }
+        assert_eq!(method_action(&"a".repeat(124), "POST"), None);
+        assert!(method_action(&"a".repeat(123), "POST").is_some());
+    }
+
+    #[test]
+    fn canonical_resources_follow_the_core_rule() {
+        for ok in ["a", "project/alpha/x?y", &"a".repeat(512), "a/.../b"] {
+            assert!(is_canonical_resource(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/./b",
+            "a/../b",
+            "a/%2F",
+            "a\\b",
+            "a*",
+            "a b",
+            "a/\u{e9}",
+            &"a".repeat(513),
+        ] {
+            assert!(!is_canonical_resource(bad), "{bad}");
+        }
+    }
 }

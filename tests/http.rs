@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use ::http::request::Parts;
 use ::http::{HeaderValue, Request, StatusCode};
-use agent_handoff::http_binding::{seal_request, Execution, Handoff, HandoffLayer, HANDOFF_HEADER};
+use agent_handoff::http_binding::{
+    seal_request, Execution, Handoff, HandoffLayer, RequestPath, HANDOFF_HEADER,
+};
 use agent_handoff::*;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use common::*;
@@ -25,14 +27,12 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 // ---------------------------------------------------------------- servers and clients
 
-/// The routes of every test service, and the one intent each performs.
+/// The routes of every test service, and the one intent each performs (the layer appends the
+/// method to the action). It reads the decoded path the layer checked, never the raw one, and
+/// ignores the method on purpose: the layer binds it.
 fn route(parts: &Parts) -> Option<Intent> {
-    let segments: Vec<&str> = parts
-        .uri
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .collect();
+    let path = RequestPath::of(parts)?;
+    let segments: Vec<&str> = path.segments().collect();
     match segments.as_slice() {
         ["tickets", id, "read"] => Intent::new("tickets.read", &format!("project/alpha/{id}")).ok(),
         ["tickets", id, "write"] => {
@@ -41,6 +41,8 @@ fn route(parts: &Parts) -> Option<Intent> {
         ["payments", account] => {
             Intent::new("payments.execute", &format!("account/ops/{account}")).ok()
         }
+        // The path is the resource: `/project/alpha/x` is `tickets.file` on `project/alpha/x`.
+        ["project", ..] => Intent::new("tickets.file", path.as_str()).ok(),
         _ => None,
     }
 }
@@ -51,7 +53,9 @@ struct NoProdWrites;
 
 impl Policy for NoProdWrites {
     fn evaluate(&self, r: &PolicyRequest<'_>) -> PolicyDecision {
-        if r.intent.action() == "tickets.write" && r.context.environment() == Some("prod") {
+        if r.intent.action().starts_with("tickets.write.")
+            && r.context.environment() == Some("prod")
+        {
             PolicyDecision::deny("no-prod-writes")
         } else {
             PolicyDecision::allow("no-prod-writes")
@@ -110,9 +114,14 @@ fn router(calls: Calls) -> Router {
         }
     };
     Router::new()
-        .route("/tickets/{id}/read", post(handler.clone()))
+        // GET and POST on one path: the layer tells them apart by the method in the action.
+        .route(
+            "/tickets/{id}/read",
+            post(handler.clone()).get(handler.clone()),
+        )
         .route("/tickets/{id}/write", post(handler.clone()))
-        .route("/payments/{account}", post(handler))
+        .route("/payments/{account}", post(handler.clone()))
+        .route("/project/{*rest}", get(handler.clone()).post(handler))
 }
 
 async fn serve(app: Router) -> SocketAddr {
@@ -129,12 +138,52 @@ async fn service(w: &World, me: &Agent, max_body: usize) -> (SocketAddr, Calls) 
 }
 
 async fn service_with(verifier: impl Verifier + 'static, max_body: usize) -> (SocketAddr, Calls) {
+    let layer = HandoffLayer::new(verifier, route).max_body(max_body);
+    service_behind(layer).await
+}
+
+async fn service_behind(layer: HandoffLayer) -> (SocketAddr, Calls) {
     let calls = Calls::default();
-    let layer = HandoffLayer::new(verifier, route)
-        .context(|_: &Parts| Context::new().with("environment", "prod"))
-        .max_body(max_body);
+    let layer = layer.context(|_: &Parts| Context::new().with("environment", "prod"));
     let addr = serve(router(calls.clone()).route_layer(layer)).await;
     (addr, calls)
+}
+
+/// The payments capability of a grant: `payments.execute` over any method, at most `max`.
+fn payments(max: u64) -> Capability {
+    Capability::new("payments.execute.*", "account/ops/*")
+        .unwrap()
+        .max("amount", max)
+        .unwrap()
+}
+
+/// orchestrator → planner, for HTTP: tickets.* on project/alpha, payments up to 500, depth 2.
+fn http_grant(w: &World) -> DelegationToken {
+    DelegationToken::root(&w.orchestrator.identity)
+        .delegate_to(&w.planner.public())
+        .task("task-42".parse().unwrap())
+        .allow("tickets.*", "project/alpha/*")
+        .unwrap()
+        .grant(payments(500))
+        .depth(2)
+        .ttl(Duration::from_secs(600))
+        .issued_at(w.now())
+        .sign()
+        .unwrap()
+}
+
+/// planner → executor, for HTTP: reading tickets by POST only, payments up to 100, depth 1.
+fn http_sub_grant(w: &World, grant: &DelegationToken) -> DelegationToken {
+    grant
+        .attenuate(&w.planner.identity)
+        .delegate_to(&w.executor.public())
+        .allow("tickets.read.post", "project/alpha/*")
+        .unwrap()
+        .grant(payments(100))
+        .depth(1)
+        .issued_at(w.now())
+        .sign()
+        .unwrap()
 }
 
 struct Reply {
@@ -170,12 +219,12 @@ fn post_to(addr: SocketAddr, path: &str, body: &'static [u8]) -> Request<Bytes> 
 
 /// The planner asks the executor to read ticket `id`, sealed over `body`.
 fn read_ticket(w: &World, addr: SocketAddr, id: u32, body: &'static [u8]) -> Request<Bytes> {
-    let grant = w.grant();
+    let grant = http_grant(w);
     seal_request(
         post_to(addr, &format!("/tickets/{id}/read"), body),
         HandoffEnvelope::builder(&w.planner.identity)
             .to(w.executor.id())
-            .intent("tickets.read", &format!("project/alpha/{id}"))
+            .intent("tickets.read.post", &format!("project/alpha/{id}"))
             .unwrap()
             .chain([grant])
             .issued_at(w.now()),
@@ -202,6 +251,12 @@ fn last_audit(w: &World) -> AuditRecord {
     w.audit.records().last().cloned().expect("an audit record")
 }
 
+/// The human-readable detail of an audit record.
+fn detail(record: &AuditRecord) -> String {
+    let json: Value = serde_json::from_str(&record.to_json()).unwrap();
+    json["detail"].as_str().unwrap_or_default().to_owned()
+}
+
 // ---------------------------------------------------------------- allow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +269,7 @@ async fn a_sealed_request_reaches_the_handler_with_its_verified_handoff() {
         reply.json,
         json!({
             "sender": w.planner.id().as_str(),
-            "action": "tickets.read",
+            "action": "tickets.read.post",
             "resource": "project/alpha/123",
             "mode": "request",
             "body_len": PAYLOAD.len(),
@@ -242,8 +297,8 @@ async fn an_empty_body_is_the_empty_payload_and_inline_execution_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delegation_over_http_hands_the_chain_to_the_handler() {
     let w = World::new();
-    let grant = w.grant();
-    let sub = w.sub_grant(&grant);
+    let grant = http_grant(&w);
+    let sub = http_sub_grant(&w, &grant);
     let held: Arc<Mutex<Option<usize>>> = Arc::default();
     let seen = Arc::clone(&held);
     let app = Router::new()
@@ -263,7 +318,7 @@ async fn a_delegation_over_http_hands_the_chain_to_the_handler() {
         post_to(addr, "/tickets/7/read", PAYLOAD),
         HandoffEnvelope::builder(&w.planner.identity)
             .to(w.executor.id())
-            .intent("tickets.read", "project/alpha/7")
+            .intent("tickets.read.post", "project/alpha/7")
             .unwrap()
             .chain([&grant, &sub])
             .issued_at(w.now()),
@@ -328,19 +383,19 @@ async fn a_tampered_signature_is_refused() {
 async fn an_unknown_sender_is_refused() {
     let w = World::new();
     let (addr, _) = service(&w, &w.executor, 4096).await;
-    let grant = w.grant();
+    let grant = http_grant(&w);
     let request = seal_request(
         post_to(addr, "/tickets/1/read", PAYLOAD),
         HandoffEnvelope::builder(&w.outsider.identity)
             .to(w.executor.id())
-            .intent("tickets.read", "project/alpha/1")
+            .intent("tickets.read.post", "project/alpha/1")
             .unwrap()
             .chain([
                 // The outsider holds a grant in name only: it is not in the trust bundle.
                 DelegationToken::root(&w.orchestrator.identity)
                     .delegate_to(&w.outsider.public())
                     .task(grant.claimed_task().clone())
-                    .allow("tickets.read", "project/alpha/*")
+                    .allow("tickets.read.*", "project/alpha/*")
                     .unwrap()
                     .issued_at(w.now())
                     .sign()
@@ -360,12 +415,12 @@ async fn an_unknown_sender_is_refused() {
 async fn an_expired_envelope_is_refused() {
     let w = World::new();
     let (addr, calls) = service(&w, &w.executor, 4096).await;
-    let grant = w.grant();
+    let grant = http_grant(&w);
     let request = seal_request(
         post_to(addr, "/tickets/1/read", PAYLOAD),
         HandoffEnvelope::builder(&w.planner.identity)
             .to(w.executor.id())
-            .intent("tickets.read", "project/alpha/1")
+            .intent("tickets.read.post", "project/alpha/1")
             .unwrap()
             .chain([grant])
             .ttl(Duration::from_secs(60))
@@ -434,9 +489,9 @@ async fn a_route_that_derives_no_intent_is_refused() {
         post_to(addr, "/tickets/*/read", PAYLOAD),
         HandoffEnvelope::builder(&w.planner.identity)
             .to(w.executor.id())
-            .intent("tickets.read", "project/alpha/1")
+            .intent("tickets.read.post", "project/alpha/1")
             .unwrap()
-            .chain([w.grant()])
+            .chain([http_grant(&w)])
             .issued_at(w.now()),
     )
     .unwrap();
@@ -452,13 +507,13 @@ async fn a_route_that_derives_no_intent_is_refused() {
 async fn an_amount_over_the_grant_is_not_granted() {
     let w = World::new();
     let (addr, calls) = service(&w, &w.payments, 4096).await;
-    let grant = w.grant();
-    let sub = w.sub_grant(&grant); // the executor may pay at most 100
+    let grant = http_grant(&w);
+    let sub = http_sub_grant(&w, &grant); // the executor may pay at most 100
     let request = seal_request(
         post_to(addr, "/payments/9", br#"{"amount":450}"#),
         HandoffEnvelope::builder(&w.executor.identity)
             .to(w.payments.id())
-            .intent("payments.execute", "account/ops/9")
+            .intent("payments.execute.post", "account/ops/9")
             .unwrap()
             .arg("amount", 450)
             .chain([&grant, &sub])
@@ -477,13 +532,13 @@ async fn an_amount_over_the_grant_is_not_granted() {
 async fn an_escalated_sub_grant_is_refused() {
     let w = World::new();
     let (addr, calls) = service(&w, &w.payments, 4096).await;
-    let grant = w.grant();
+    let grant = http_grant(&w);
     // The planner signs, by hand, a sub-grant wider than its own (max 1000 > 500).
     let claims = w.token_claims(
         &w.planner,
         &w.executor,
         Some(grant.as_str()),
-        json!([{"action": "payments.execute", "resource": "account/ops/*", "limits": {"amount": {"max": 1000}}}]),
+        json!([{"action": "payments.execute.*", "resource": "account/ops/*", "limits": {"amount": {"max": 1000}}}]),
         0,
     );
     let wide = DelegationToken::decode(&w.raw_token(&w.planner, &claims)).unwrap();
@@ -491,7 +546,7 @@ async fn an_escalated_sub_grant_is_refused() {
         post_to(addr, "/payments/9", br#"{"amount":800}"#),
         HandoffEnvelope::builder(&w.executor.identity)
             .to(w.payments.id())
-            .intent("payments.execute", "account/ops/9")
+            .intent("payments.execute.post", "account/ops/9")
             .unwrap()
             .arg("amount", 800)
             .chain([&grant, &wide])
@@ -510,9 +565,9 @@ async fn the_policy_sees_the_server_context_and_can_deny() {
         post_to(addr, "/tickets/123/write", PAYLOAD),
         HandoffEnvelope::builder(&w.planner.identity)
             .to(w.executor.id())
-            .intent("tickets.write", "project/alpha/123")
+            .intent("tickets.write.post", "project/alpha/123")
             .unwrap()
-            .chain([w.grant()])
+            .chain([http_grant(&w)])
             .issued_at(w.now()),
     )
     .unwrap();
@@ -715,5 +770,320 @@ async fn refusals_made_by_the_layer_are_audited() {
     assert!(
         records[1].verified_sender().is_none(),
         "a refusal is never a verified fact"
+    );
+}
+
+// ---------------------------------------------------------------- 400: the path
+
+/// A request to `path` with `method`, carrying a genuine envelope (for another, canonical
+/// resource): the path alone decides the refusal.
+fn to_path(w: &World, addr: SocketAddr, method: &str, path: &str) -> Request<Bytes> {
+    let sealed = read_ticket(w, addr, 123, PAYLOAD);
+    Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header(HANDOFF_HEADER, sealed.headers()[&HANDOFF_HEADER].clone())
+        .body(Bytes::from_static(PAYLOAD))
+        .unwrap()
+}
+
+/// Paths whose raw form is not their decoded, normalised form never reach the route function
+/// or the handler: `400 non_canonical_path`, audited with what was wrong. (Before, the route
+/// function read the raw path while axum's `Path` decodes it: the verifier checked
+/// `project/alpha/..%2Fbeta` and the handler acted on `project/alpha/../beta`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_that_is_not_canonical_is_refused_with_400_and_audited() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let cases = [
+        (
+            "POST",
+            "/tickets/..%2Fbeta/read",
+            "the request path has an encoded `/` (`%2F`): a segment cannot hold `/`",
+        ),
+        (
+            "GET",
+            "/project/alpha/..%2Fbeta",
+            "the request path has an encoded `/` (`%2F`): a segment cannot hold `/`",
+        ),
+        (
+            "GET",
+            "/project/alpha/%2e%2e/beta",
+            "the request path escapes a character that needs no escape (`%2E` for `.`, `%41` for `A`, ...): send the character itself",
+        ),
+        (
+            "GET",
+            "/project/alpha//x",
+            "the request path has an empty segment (`//`, or a trailing `/`)",
+        ),
+        (
+            "GET",
+            "/project/alpha/./x",
+            "the request path has a `.` or `..` segment: send the path it stands for",
+        ),
+        (
+            "GET",
+            "/project/alpha/../beta",
+            "the request path has a `.` or `..` segment: send the path it stands for",
+        ),
+        (
+            "GET",
+            "/project/alpha/x/",
+            "the request path has an empty segment (`//`, or a trailing `/`)",
+        ),
+        (
+            "GET",
+            "/project/alpha/%zz",
+            "the request path has an invalid percent escape: `%` must be followed by two hex digits",
+        ),
+        (
+            "GET",
+            "/project/alpha/%25",
+            "the request path has an encoded `%` (`%25`): a resource cannot hold `%`",
+        ),
+        (
+            "GET",
+            "/project/alpha/%5C",
+            "the request path has an encoded backslash (`%5C`)",
+        ),
+        (
+            "GET",
+            "/project/alpha/%00",
+            "the request path has an encoded space or control character",
+        ),
+        (
+            "GET",
+            "/project/alpha/%C3%A9",
+            "the request path has an encoded non-ASCII byte: paths are printable ASCII",
+        ),
+    ];
+    for (i, (method, path, why)) in cases.into_iter().enumerate() {
+        let reply = send(to_path(&w, addr, method, path)).await;
+        assert_refused(&reply, StatusCode::BAD_REQUEST, "non_canonical_path");
+        let records = w.audit.records();
+        assert_eq!(records.len(), i + 1, "{path}: one record per refusal");
+        let record = last_audit(&w);
+        assert_eq!(record.decision(), Decision::Deny, "{path}");
+        assert_eq!(record.reason(), Some(Reason::NonCanonicalPath), "{path}");
+        assert_eq!(detail(&record), why, "{path}");
+        // What the envelope claimed is recorded as claimed.
+        assert_eq!(
+            record.claimed().unwrap().sender.as_ref(),
+            Some(w.planner.id()),
+            "{path}"
+        );
+    }
+    assert_eq!(calls.len(), 0);
+}
+
+/// A backslash, which the HTTP client would not send: over raw TCP. hyper passes it through;
+/// the layer refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_backslash_in_the_path_is_refused_with_400() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let response = raw_exchange(
+        addr,
+        b"GET /project/alpha\\x HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    assert!(
+        response.ends_with(r#"{"error":"handoff_rejected","reason":"non_canonical_path"}"#),
+        "{response}"
+    );
+    let record = last_audit(&w);
+    assert_eq!(record.reason(), Some(Reason::NonCanonicalPath));
+    assert_eq!(detail(&record), "the request path has a backslash");
+    assert!(
+        record.claimed().unwrap().sender.is_none(),
+        "no header, no claims"
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+/// Sends `raw` on a fresh connection and reads the response until the server closes it.
+async fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The route function and the handler see the decoded path: `%3F` is `?` in the resource the
+/// verifier checks and in the one the handler gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_path_reaches_the_handler_decoded_as_verified() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = seal_request(
+        Request::get(format!("http://{addr}/project/alpha/x%3Fy"))
+            .body(Bytes::from_static(PAYLOAD))
+            .unwrap(),
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.file.get", "project/alpha/x?y")
+            .unwrap()
+            .chain([http_grant(&w)])
+            .issued_at(w.now()),
+    )
+    .unwrap();
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["action"], "tickets.file.get");
+    assert_eq!(reply.json["resource"], "project/alpha/x?y");
+    assert_eq!(calls.len(), 1);
+}
+
+/// A route function that builds a non-canonical resource (here from nothing in the path at
+/// all) takes no handoff: the layer checks the resource before it asks the verifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_resource_that_is_not_canonical_is_not_granted() {
+    let w = World::new();
+    let dotted = |_: &Parts| Intent::new("tickets.read", "project/alpha/../beta").ok();
+    let (addr, calls) = service_behind(HandoffLayer::new(w.verifier(&w.executor), dotted)).await;
+    let reply = send(read_ticket(&w, addr, 123, PAYLOAD)).await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "intent_not_granted");
+    let record = last_audit(&w);
+    assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
+    // This layer's check, or (once the core refuses `..` in every intent) the route's.
+    let why = detail(&record);
+    assert!(
+        why.starts_with("the route derived a resource that is not canonical")
+            || why == "no intent is derived from this request's route",
+        "{why}"
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+// ---------------------------------------------------------------- the method
+
+/// An envelope sealed for `POST` is refused on `GET` of the same path, although the route
+/// function ignores the method and the router serves both: the layer appends the method to
+/// the action. The refusal does not spend the envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_envelope_is_refused_on_get_of_the_same_path() {
+    let w = World::new();
+    let (addr, calls) = service(&w, &w.executor, 4096).await;
+    let request = read_ticket(&w, addr, 123, PAYLOAD);
+    let mut as_get = Request::get(format!("http://{addr}/tickets/123/read"))
+        .body(Bytes::from_static(PAYLOAD))
+        .unwrap();
+    as_get
+        .headers_mut()
+        .insert(HANDOFF_HEADER, request.headers()[&HANDOFF_HEADER].clone());
+    let reply = send(as_get).await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "intent_not_granted");
+    let record = last_audit(&w);
+    assert_eq!(record.decision(), Decision::Deny);
+    assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
+    assert!(
+        detail(&record).contains("`tickets.read.get on project/alpha/123`"),
+        "{}",
+        detail(&record)
+    );
+    assert_eq!(calls.len(), 0);
+    // Where it belongs, it goes through.
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["action"], "tickets.read.post");
+    assert_eq!(calls.len(), 1);
+}
+
+/// The client helper refuses to seal an intent whose action does not name the method.
+#[test]
+fn seal_request_refuses_an_action_without_the_method() {
+    let w = World::new();
+    let request = Request::get("http://127.0.0.1:1/tickets/123/read")
+        .body(Bytes::from_static(PAYLOAD))
+        .unwrap();
+    let err = seal_request(
+        request,
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read.post", "project/alpha/123")
+            .unwrap()
+            .chain([http_grant(&w)]),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Build { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not name the request method `GET`"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------- 408: the body deadline
+
+/// A client that trickles its body (one byte at a time) is cut off at the body deadline:
+/// `408 timeout`, audited, the handler never runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_refused_at_the_deadline_with_408_and_audited() {
+    let w = World::new();
+    let layer = HandoffLayer::new(w.verifier(&w.executor), route)
+        .max_body(4096)
+        .body_deadline(Duration::from_millis(300));
+    let (addr, calls) = service_behind(layer).await;
+    static BODY: [u8; 64] = [b'x'; 64];
+    let sealed = read_ticket(&w, addr, 123, &BODY);
+    let header = sealed.headers()[&HANDOFF_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /tickets/123/read HTTP/1.1\r\nhost: {addr}\r\nagent-handoff: {header}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        BODY.len()
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    // One byte every 100 ms: the whole body would take 6.4 s. The writer stops when the
+    // server stops reading.
+    let trickle = tokio::spawn(async move {
+        for byte in BODY {
+            if writer.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let expected_body = r#"{"error":"handoff_rejected","reason":"timeout"}"#;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&response).ends_with(expected_body) {
+                break;
+            }
+        }
+    });
+    read.await
+        .expect("the server answers before the test gives up");
+    trickle.abort();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(text.ends_with(expected_body), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert_eq!(calls.len(), 0);
+    let record = last_audit(&w);
+    assert_eq!(record.decision(), Decision::Deny);
+    assert_eq!(record.reason(), Some(Reason::Timeout));
+    assert_eq!(
+        detail(&record),
+        "the request body did not arrive within the body deadline: send it at once, or raise `HandoffLayer::body_deadline`"
+    );
+    assert_eq!(
+        record.claimed().unwrap().sender.as_ref(),
+        Some(w.planner.id())
     );
 }

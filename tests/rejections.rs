@@ -1492,6 +1492,8 @@ fn every_reason_code_is_stable() {
             "policy_denied",
             "replayed",
             "unavailable",
+            "non_canonical_path",
+            "timeout",
         ]
     );
     for r in Reason::ALL {

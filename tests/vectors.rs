@@ -119,11 +119,21 @@ fn every_vector_gets_its_expected_decision() {
     }
     assert!(cases >= 25, "{cases}");
     // Every reason code except the three that need a non-file configuration (a custom key
-    // resolver, a custom policy, a failing store) has a vector.
+    // resolver, a custom policy, a failing store) and the two only a transport binding decides
+    // (the HTTP request path and body deadline, tested in tests/http.rs) has a vector.
     let missing: Vec<&str> = Reason::ALL
         .iter()
         .map(|r| r.as_str())
         .filter(|r| !seen_reasons.contains(*r))
         .collect();
-    assert_eq!(missing, ["cross_domain", "policy_denied", "unavailable"]);
+    assert_eq!(
+        missing,
+        [
+            "cross_domain",
+            "policy_denied",
+            "unavailable",
+            "non_canonical_path",
+            "timeout"
+        ]
+    );
 }
