@@ -1138,6 +1138,11 @@ mod tests {
             .unwrap()
             .arg("amount", ArgValue::List(vec![ArgValue::Number(f(0.1))]));
         assert!(matches!(intent.check_numbers(), Err(Error::InvalidCapability(_))));
+        // 2^-30 is a double, but its JSON text `9.313225746154785e-10` is not exactly it: the
+        // builder refuses what the verifier would refuse; the exact text is accepted.
+        let tiny = 2f64.powi(-30);
+        assert!(Capability::new("pay", "acct/*").unwrap().max("amount", f(tiny)).is_err());
+        assert_eq!(exact_number("9.31322574615478515625E-10").unwrap().as_f64(), Some(tiny));
         let intent = Intent::new("pay", "acct/1").unwrap().arg("amount", ArgValue::Number(f(-0.0)));
         assert!(intent.check_numbers().is_ok());
     }
