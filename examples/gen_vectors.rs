@@ -313,7 +313,8 @@ fn cases() -> Vec<Case> {
         ));
     }
     let mut c = envelope_claims(&PLANNER, &EXECUTOR, &[&g]);
-    c["intent"] = json!({"action": "payments.execute", "resource": "account/ops/9", "args": {"amount": 0}});
+    c["intent"] =
+        json!({"action": "payments.execute", "resource": "account/ops/9", "args": {"amount": 0}});
     let text = canonical(&c)
         .to_string()
         .replace(r#""amount":0"#, r#""amount":500.0000000000000001"#);

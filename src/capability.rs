@@ -936,8 +936,9 @@ impl Intent {
     /// [`exact_number`]); the envelope builder refuses an intent that fails.
     pub(crate) fn check_numbers(&self) -> Result<(), Error> {
         self.args.iter().try_for_each(|(name, value)| {
-            check_exact_arg(value)
-                .map_err(|e| Error::InvalidCapability(format!("intent argument `{}`: {e}", shown(name))))
+            check_exact_arg(value).map_err(|e| {
+                Error::InvalidCapability(format!("intent argument `{}`: {e}", shown(name)))
+            })
         })
     }
 }
@@ -1091,16 +1092,28 @@ mod tests {
         let refused = |t: &str| assert!(exact_number(t).is_err(), "{t} was accepted");
         assert_eq!(ok("500"), serde_json::Number::from(500));
         assert_eq!(ok("-0"), serde_json::Number::from(0));
-        assert_eq!(ok("9007199254740993"), serde_json::Number::from(9_007_199_254_740_993u64));
-        assert_eq!(ok("18446744073709551615"), serde_json::Number::from(u64::MAX));
-        assert_eq!(ok("-9223372036854775808"), serde_json::Number::from(i64::MIN));
+        assert_eq!(
+            ok("9007199254740993"),
+            serde_json::Number::from(9_007_199_254_740_993u64)
+        );
+        assert_eq!(
+            ok("18446744073709551615"),
+            serde_json::Number::from(u64::MAX)
+        );
+        assert_eq!(
+            ok("-9223372036854775808"),
+            serde_json::Number::from(i64::MIN)
+        );
         assert_eq!(ok("-0.0").as_f64(), Some(0.0));
         assert_eq!(ok("0.5").as_f64(), Some(0.5));
         assert_eq!(ok("12.750e0").as_f64(), Some(12.75));
         assert_eq!(ok("1e18").as_f64(), Some(1e18));
         assert_eq!(ok("1E22").as_f64(), Some(1e22));
         assert_eq!(ok("500.000").as_f64(), Some(500.0));
-        assert_eq!(ok("18446744073709551616").as_f64(), Some(18_446_744_073_709_551_616.0));
+        assert_eq!(
+            ok("18446744073709551616").as_f64(),
+            Some(18_446_744_073_709_551_616.0)
+        );
         // 2^-1074 and the largest double, written out exactly.
         let tiny = format!("{:.1074}", f64::from_bits(1));
         assert_eq!(ok(&tiny).as_f64(), Some(f64::from_bits(1)));
@@ -1118,7 +1131,9 @@ mod tests {
         refused("5e-324");
         refused(&format!("1{}", "0".repeat(5000)));
         refused("1e999999999999999999999");
-        for bad in ["", "-", "+1", "01", "1.", ".5", "1e", "1e+", "NaN", "inf", "0x10", " 1", "1 "] {
+        for bad in [
+            "", "-", "+1", "01", "1.", ".5", "1e", "1e+", "NaN", "inf", "0x10", " 1", "1 ",
+        ] {
             refused(bad);
         }
     }
@@ -1126,30 +1141,57 @@ mod tests {
     #[test]
     fn builders_refuse_inexact_floats() {
         let f = |x: f64| serde_json::Number::from_f64(x).unwrap();
-        assert!(Capability::new("pay", "acct/*").unwrap().max("amount", f(0.5)).is_ok());
-        assert!(Capability::new("pay", "acct/*").unwrap().max("amount", f(1e18)).is_ok());
+        assert!(Capability::new("pay", "acct/*")
+            .unwrap()
+            .max("amount", f(0.5))
+            .is_ok());
+        assert!(Capability::new("pay", "acct/*")
+            .unwrap()
+            .max("amount", f(1e18))
+            .is_ok());
         for bad in [0.1, 1e308, 19.99] {
             assert!(matches!(
-                Capability::new("pay", "acct/*").unwrap().max("amount", f(bad)),
+                Capability::new("pay", "acct/*")
+                    .unwrap()
+                    .max("amount", f(bad)),
                 Err(Error::InvalidCapability(_))
             ));
         }
         let intent = Intent::new("pay", "acct/1")
             .unwrap()
             .arg("amount", ArgValue::List(vec![ArgValue::Number(f(0.1))]));
-        assert!(matches!(intent.check_numbers(), Err(Error::InvalidCapability(_))));
+        assert!(matches!(
+            intent.check_numbers(),
+            Err(Error::InvalidCapability(_))
+        ));
         // 2^-30 is a double, but its JSON text `9.313225746154785e-10` is not exactly it: the
         // builder refuses what the verifier would refuse; the exact text is accepted.
         let tiny = 2f64.powi(-30);
-        assert!(Capability::new("pay", "acct/*").unwrap().max("amount", f(tiny)).is_err());
-        assert_eq!(exact_number("9.31322574615478515625E-10").unwrap().as_f64(), Some(tiny));
-        let intent = Intent::new("pay", "acct/1").unwrap().arg("amount", ArgValue::Number(f(-0.0)));
+        assert!(Capability::new("pay", "acct/*")
+            .unwrap()
+            .max("amount", f(tiny))
+            .is_err());
+        assert_eq!(
+            exact_number("9.31322574615478515625E-10").unwrap().as_f64(),
+            Some(tiny)
+        );
+        let intent = Intent::new("pay", "acct/1")
+            .unwrap()
+            .arg("amount", ArgValue::Number(f(-0.0)));
         assert!(intent.check_numbers().is_ok());
     }
 
     #[test]
     fn resources_are_canonical_paths() {
-        for ok in ["x", "r", "acct/1", "project/alpha/123", "account/ops/42", "a.b/c..d/...", "~user/!$&'()+,;=:@"] {
+        for ok in [
+            "x",
+            "r",
+            "acct/1",
+            "project/alpha/123",
+            "account/ops/42",
+            "a.b/c..d/...",
+            "~user/!$&'()+,;=:@",
+        ] {
             check_resource(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
             assert!(Intent::new("a", ok).is_ok());
             assert!(Capability::new("a", ok).is_ok());

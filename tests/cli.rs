@@ -719,9 +719,23 @@ fn inexact_numbers_and_non_canonical_resources_are_usage_errors() {
         usage_error(
             &env,
             &[
-                "seal", "--key", "keys/planner.key.pem", "--iss", PLANNER, "--aud", EXECUTOR,
-                "--task", "task-42", "--action", "tickets.read", "--resource", resource,
-                "--arg", arg, "--chain", "@root.jwt",
+                "seal",
+                "--key",
+                "keys/planner.key.pem",
+                "--iss",
+                PLANNER,
+                "--aud",
+                EXECUTOR,
+                "--task",
+                "task-42",
+                "--action",
+                "tickets.read",
+                "--resource",
+                resource,
+                "--arg",
+                arg,
+                "--chain",
+                "@root.jwt",
             ],
         )
     };
@@ -730,13 +744,21 @@ fn inexact_numbers_and_non_canonical_resources_are_usage_errors() {
         let err = seal("project/alpha/1", &format!("amount={amount}"));
         assert!(err.contains("--arg") && err.contains("exactly"), "{err}");
     }
-    for resource in ["project/alpha/../beta", "project/alpha/%2e%2e/beta", "project/alpha//x"] {
+    for resource in [
+        "project/alpha/../beta",
+        "project/alpha/%2e%2e/beta",
+        "project/alpha//x",
+    ] {
         let err = seal(resource, "amount=1");
         assert!(err.contains("resource"), "{err}");
     }
     let err = usage_error(
         &env,
-        &["issue", "--cap", "payments.execute=account/ops/*;amount<=500.0000000000000001"],
+        &[
+            "issue",
+            "--cap",
+            "payments.execute=account/ops/*;amount<=500.0000000000000001",
+        ],
     );
     assert!(err.contains("--cap") && err.contains("exactly"), "{err}");
     let err = usage_error(&env, &["issue", "--cap", "tickets.read=project/al*"]);

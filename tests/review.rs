@@ -471,7 +471,10 @@ fn non_canonical_intent_resources_are_refused_by_the_builder() {
     let grant = w.grant();
     for (name, resource) in NON_CANONICAL {
         assert!(
-            matches!(Intent::new("tickets.read", resource), Err(Error::InvalidCapability(_))),
+            matches!(
+                Intent::new("tickets.read", resource),
+                Err(Error::InvalidCapability(_))
+            ),
             "{name}"
         );
         assert!(
@@ -564,9 +567,9 @@ fn resource_patterns_cover_by_whole_segments() {
     ] {
         let mut claims = w.envelope_claims(&w.planner, &w.executor, &[&root]);
         claims["intent"]["resource"] = json!(resource);
-        let got = w
-            .verifier(&w.executor)
-            .verify(&w.raw_envelope(&w.planner, &claims), PAYLOAD, &ctx());
+        let got =
+            w.verifier(&w.executor)
+                .verify(&w.raw_envelope(&w.planner, &claims), PAYLOAD, &ctx());
         if allowed {
             got.unwrap_or_else(|e| panic!("{resource}: {e}"));
         } else {
@@ -671,10 +674,18 @@ fn limit_numbers_must_denote_exactly_their_value_at_the_verifier() {
         Reason::IntentNotGranted,
     );
     // A float max that is exactly a double is compared exactly with integers.
-    v().verify(&payment_with(&w, "9007199254740993", "9007199254740992.0"), PAYLOAD, &ctx())
-        .unwrap();
+    v().verify(
+        &payment_with(&w, "9007199254740993", "9007199254740992.0"),
+        PAYLOAD,
+        &ctx(),
+    )
+    .unwrap();
     assert_reason(
-        v().verify(&payment_with(&w, "9007199254740993", "9007199254740994"), PAYLOAD, &ctx()),
+        v().verify(
+            &payment_with(&w, "9007199254740993", "9007199254740994"),
+            PAYLOAD,
+            &ctx(),
+        ),
         Reason::IntentNotGranted,
     );
 }
@@ -694,16 +705,27 @@ fn builders_refuse_numbers_that_are_not_exactly_their_text() {
     ] {
         assert_eq!(exact_number(text).is_ok(), ok, "{text}");
         if !ok {
-            assert!(matches!(exact_number(text), Err(Error::InvalidCapability(_))));
+            assert!(matches!(
+                exact_number(text),
+                Err(Error::InvalidCapability(_))
+            ));
         }
         let intent = format!(
             r#"{{"action":"payments.execute","resource":"account/ops/1","args":{{"amount":{text}}}}}"#
         );
-        assert_eq!(serde_json::from_str::<Intent>(&intent).is_ok(), ok, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Intent>(&intent).is_ok(),
+            ok,
+            "{text}"
+        );
         let cap = format!(
             r#"{{"action":"payments.execute","resource":"account/ops/*","limits":{{"amount":{{"max":{text}}}}}}}"#
         );
-        assert_eq!(serde_json::from_str::<Capability>(&cap).is_ok(), ok, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Capability>(&cap).is_ok(),
+            ok,
+            "{text}"
+        );
     }
     // Values: a double whose JSON text (`1e308`) is not exactly it is refused by
     // `Capability::max` and by `EnvelopeBuilder::seal`.
