@@ -377,7 +377,7 @@ fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
     };
     let int_len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let (int, rest) = rest.split_at(int_len);
-    if int.is_empty() || (int.len() > 1 && int[0] == b'0') {
+    if int.is_empty() || (int.len() > 1 && int.first() == Some(&b'0')) {
         return None;
     }
     let (frac, rest) = match rest.split_first() {
@@ -388,7 +388,7 @@ fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
             }
             after.split_at(n)
         }
-        _ => (&rest[..0], rest),
+        _ => (&[][..], rest),
     };
     let mut exponent: i64 = 0;
     match rest.split_first() {
@@ -539,10 +539,12 @@ pub(crate) fn check_exact_arg(value: &ArgValue) -> Result<(), String> {
 /// How deeply argument values may nest.
 const MAX_ARG_DEPTH: usize = 64;
 
-/// A JSON object whose member names are unique, its values still unparsed.
+/// A JSON object whose member names are unique, its values still unparsed (borrowed from the
+/// object's text: reading a level allocates nothing for the levels below).
 #[derive(Deserialize)]
-struct RawObject(
-    #[serde(deserialize_with = "strict_map")] BTreeMap<String, Box<serde_json::value::RawValue>>,
+struct RawObject<'a>(
+    #[serde(borrow, deserialize_with = "strict_map")]
+    BTreeMap<String, &'a serde_json::value::RawValue>,
 );
 
 /// Reads an argument value from its JSON text with exact numbers (see [`exact_number`]).
@@ -565,7 +567,7 @@ fn exact_arg(text: &str, depth: usize) -> Result<ArgValue, String> {
                 .map(ArgValue::Map)
         }
         Some(b'[') => {
-            let items: Vec<Box<serde_json::value::RawValue>> =
+            let items: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(text).map_err(json)?;
             items
                 .iter()
@@ -1084,6 +1086,30 @@ mod tests {
             r#"{"action":"a","resource":"r","args":{"x":{"y":1,"y":2}}}"#
         )
         .is_err());
+        assert!(serde_json::from_str::<Intent>(
+            r#"{"action":"a","resource":"r","args":{"x":[{"y":[1,{"z":2}]}]}}"#
+        )
+        .is_ok());
+        assert!(serde_json::from_str::<Intent>(
+            r#"{"action":"a","resource":"r","args":{"x":[{"y":[1,{"z":2,"z":3}]}]}}"#
+        )
+        .is_err());
+        assert!(
+            serde_json::from_str::<Intent>(r#"{"action":"a","resource":"r","args":null}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<Intent>(r#"{"action":"a","resource":"r","args":[]}"#).is_err()
+        );
+        // Arguments nest at most MAX_ARG_DEPTH levels below `args`.
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"action":"a","resource":"r","args":{{"x":{}1{}}}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(serde_json::from_str::<Intent>(&nested(MAX_ARG_DEPTH - 1)).is_ok());
+        assert!(serde_json::from_str::<Intent>(&nested(MAX_ARG_DEPTH)).is_err());
     }
 
     #[test]
