@@ -73,10 +73,15 @@ const MAX_RESOURCE_BYTES: usize = 512;
 /// Checks a concrete resource (SPEC section 3): 1 to 512 bytes of `/`-separated segments, each
 /// one or more printable ASCII characters other than `/`, `%`, `\` and `*`, and not `.` or `..`.
 fn resource_problem(s: &str, what: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > MAX_RESOURCE_BYTES {
+    resource_problem_in(s, what, s)
+}
+
+/// [`resource_problem`], naming `whole` (the pattern `s` is the body of) in the message.
+fn resource_problem_in(s: &str, what: &str, whole: &str) -> Result<(), String> {
+    if whole.is_empty() || whole.len() > MAX_RESOURCE_BYTES {
         return Err(format!(
             "{what} must be 1 to {MAX_RESOURCE_BYTES} bytes, not {}",
-            s.len()
+            whole.len()
         ));
     }
     for segment in s.split('/') {
@@ -98,7 +103,7 @@ fn resource_problem(s: &str, what: &str) -> Result<(), String> {
         return Err(format!(
             "{what} `{}` {problem}; a resource is `/`-separated segments of printable ASCII \
              other than `/`, `%`, `\\` and `*`, none empty, `.` or `..`",
-            shown(s)
+            shown(whole)
         ));
     }
     Ok(())
@@ -106,16 +111,10 @@ fn resource_problem(s: &str, what: &str) -> Result<(), String> {
 
 /// Checks a resource pattern: `*`, a concrete resource, or a concrete resource followed by `/*`.
 fn resource_pattern_problem(s: &str) -> Result<(), String> {
-    if s.len() > MAX_RESOURCE_BYTES {
-        return Err(format!(
-            "resource pattern must be 1 to {MAX_RESOURCE_BYTES} bytes, not {}",
-            s.len()
-        ));
-    }
     if s == "*" {
         return Ok(());
     }
-    resource_problem(s.strip_suffix("/*").unwrap_or(s), "resource pattern")
+    resource_problem_in(s.strip_suffix("/*").unwrap_or(s), "resource pattern", s)
 }
 
 /// Checks that `resource` is a canonical concrete resource (SPEC section 3): 1 to 512 bytes of
@@ -1268,6 +1267,14 @@ mod tests {
         }
         let msg = check_resource("a/\u{7}").unwrap_err().to_string();
         assert!(msg.contains("\\u{7}"), "{msg}");
+        let msg = Capability::new("a", "x/../*").unwrap_err().to_string();
+        assert!(msg.contains("`x/../*`") && msg.contains("`..`"), "{msg}");
+        let msg = Capability::new("a", "/*").unwrap_err().to_string();
+        assert!(msg.contains("empty segment"), "{msg}");
+        let msg = Capability::new("a", &format!("{}/*", "a".repeat(511)))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("512"), "{msg}");
     }
 
     #[test]
