@@ -91,10 +91,15 @@ fn canonical(v: &Value) -> Value {
 }
 
 fn sign(seed: &[u8; 32], header: &Value, claims: &Value) -> String {
+    sign_text(seed, header, &canonical(claims).to_string())
+}
+
+/// Signs claims given as JSON text: for numbers `serde_json::Value` cannot hold as written.
+fn sign_text(seed: &[u8; 32], header: &Value, claims: &str) -> String {
     let input = format!(
         "{}.{}",
         b64(canonical(header).to_string().as_bytes()),
-        b64(canonical(claims).to_string().as_bytes())
+        b64(claims.as_bytes())
     );
     let sig = SigningKey::from_bytes(seed).sign(input.as_bytes());
     format!("{input}.{}", b64(&sig.to_bytes()))
@@ -278,6 +283,46 @@ fn cases() -> Vec<Case> {
         "a signed envelope with an unknown claim",
         &[&g],
         std_env(&|c| c["extra"] = json!(1)),
+        PAYLOAD,
+        Some("malformed"),
+    ));
+    for (name, description, resource) in [
+        (
+            "malformed-resource-dot-segment",
+            "an intent resource with a `..` segment (resources are canonical paths)",
+            "project/alpha/../beta",
+        ),
+        (
+            "malformed-resource-percent-encoded",
+            "an intent resource with percent-encoding (resources are decoded text)",
+            "project/alpha/%2e%2e/beta",
+        ),
+        (
+            "malformed-resource-empty-segment",
+            "an intent resource with an empty segment",
+            "project/alpha//x",
+        ),
+    ] {
+        out.push(case(
+            name,
+            description,
+            &[&g],
+            std_env(&|c| c["intent"]["resource"] = json!(resource)),
+            PAYLOAD,
+            Some("malformed"),
+        ));
+    }
+    let mut c = envelope_claims(&PLANNER, &EXECUTOR, &[&g]);
+    c["intent"] =
+        json!({"action": "payments.execute", "resource": "account/ops/9", "args": {"amount": 0}});
+    let text = canonical(&c)
+        .to_string()
+        .replace(r#""amount":0"#, r#""amount":500.0000000000000001"#);
+    out.push(case(
+        "malformed-inexact-number",
+        "an argument whose decimal text is not exactly the double it would be read as (500.0)",
+        &[&g],
+        sign_text(&PLANNER.seed, &header(TYP_HANDOFF, &PLANNER.kid()), &text),
         PAYLOAD,
         Some("malformed"),
     ));

@@ -13,10 +13,14 @@ use crate::error::Error;
 use crate::jws::strict_map;
 
 /// An action pattern (`tickets.read`, `tickets.*`, `*`) or a resource pattern
-/// (`project/alpha/123`, `project/alpha/*`).
+/// (`project/alpha/123`, `project/alpha/*`, `*`).
 ///
 /// A pattern ending in `*` matches every string that starts with the part before the `*`; any
-/// other pattern matches only itself.
+/// other pattern matches only itself. A resource pattern has `*` only alone or as its whole
+/// last segment (`project/alpha/*`), and resources are canonical paths
+/// ([`check_resource`]), so `project/alpha/*` matches exactly the resources strictly below
+/// `project/alpha`: `project/alpha/x` and `project/alpha/x/y`, not `project/alpha`,
+/// `project/alphabet` or `project/alpha/../beta` (which is no resource at all).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pattern(Box<str>);
 
@@ -29,47 +33,119 @@ enum PatternKind {
 
 impl PatternKind {
     fn check(self, s: &str, concrete: bool) -> Result<(), String> {
-        let (what, max) = match self {
-            PatternKind::Action => ("action", 128),
-            PatternKind::Resource => ("resource", 512),
-        };
-        if s.is_empty() || s.len() > max {
-            return Err(format!("{what} must be 1 to {max} characters"));
+        match self {
+            PatternKind::Action => check_action(s, concrete),
+            PatternKind::Resource if concrete => resource_problem(s, "intent resource"),
+            PatternKind::Resource => resource_pattern_problem(s),
         }
-        let body = match s.strip_suffix('*') {
-            Some(_) if concrete => {
-                return Err(format!(
-                    "intent {what} `{}` must be concrete: no `*`",
-                    shown(s)
-                ))
-            }
-            Some(body) => body,
-            None => s,
-        };
-        let ok = match self {
-            PatternKind::Action => body.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-            }),
-            PatternKind::Resource => body.bytes().all(|b| b.is_ascii_graphic() && b != b'*'),
-        };
-        if !ok {
-            return Err(match self {
-                PatternKind::Action => format!(
-                    "action `{}` may contain only `a-z`, `0-9`, `_`, `.` and `-`, with `*` only at the end",
-                    shown(s)
-                ),
-                PatternKind::Resource => format!(
-                    "resource `{}` must be printable ASCII without spaces, with `*` only at the end",
-                    shown(s)
-                ),
-            });
-        }
-        Ok(())
     }
 }
 
+fn check_action(s: &str, concrete: bool) -> Result<(), String> {
+    if s.is_empty() || s.len() > 128 {
+        return Err("action must be 1 to 128 characters".to_owned());
+    }
+    let body = match s.strip_suffix('*') {
+        Some(_) if concrete => {
+            return Err(format!(
+                "intent action `{}` must be concrete: no `*`",
+                shown(s)
+            ))
+        }
+        Some(body) => body,
+        None => s,
+    };
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(format!(
+            "action `{}` may contain only `a-z`, `0-9`, `_`, `.` and `-`, with `*` only at the end",
+            shown(s)
+        ));
+    }
+    Ok(())
+}
+
+/// Longest resource or resource pattern, in bytes (SPEC section 3).
+const MAX_RESOURCE_BYTES: usize = 512;
+
+/// Checks a concrete resource (SPEC section 3): 1 to 512 bytes of `/`-separated segments, each
+/// one or more printable ASCII characters other than `/`, `%`, `\` and `*`, and not `.` or `..`.
+fn resource_problem(s: &str, what: &str) -> Result<(), String> {
+    resource_problem_in(s, what, s)
+}
+
+/// [`resource_problem`], naming `whole` (the pattern `s` is the body of) in the message.
+fn resource_problem_in(s: &str, what: &str, whole: &str) -> Result<(), String> {
+    if whole.is_empty() || whole.len() > MAX_RESOURCE_BYTES {
+        return Err(format!(
+            "{what} must be 1 to {MAX_RESOURCE_BYTES} bytes, not {}",
+            whole.len()
+        ));
+    }
+    for segment in s.split('/') {
+        let problem = if segment.is_empty() {
+            "has an empty segment (a leading, trailing or doubled `/`)"
+        } else if segment == "." || segment == ".." {
+            "has a `.` or `..` segment: resources are canonical paths"
+        } else if segment.contains('*') {
+            "has a `*`; only a resource pattern may have one, alone or as a whole last segment `/*`"
+        } else if segment.contains('%') {
+            "has a `%`: resources are decoded text, percent-encoding is not allowed"
+        } else if segment.contains('\\') {
+            "has a backslash"
+        } else if !segment.bytes().all(|b| b.is_ascii_graphic()) {
+            "has a space, a control character or a non-ASCII character"
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "{what} `{}` {problem}; a resource is `/`-separated segments of printable ASCII \
+             other than `/`, `%`, `\\` and `*`, none empty, `.` or `..`",
+            shown(whole)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a resource pattern: `*`, a concrete resource, or a concrete resource followed by `/*`.
+fn resource_pattern_problem(s: &str) -> Result<(), String> {
+    if s == "*" {
+        return Ok(());
+    }
+    resource_problem_in(s.strip_suffix("/*").unwrap_or(s), "resource pattern", s)
+}
+
+/// Checks that `resource` is a canonical concrete resource (SPEC section 3): 1 to 512 bytes of
+/// `/`-separated segments, each one or more printable ASCII characters (`0x21..=0x7E`) other
+/// than `/`, `%`, `\` and `*`, and none of them `.` or `..`.
+///
+/// Intents, capabilities and the verifier apply this rule; a binding that derives a resource
+/// from a request (a URL path, say) decodes it first and calls this before using it. A
+/// resource that fails is refused, never repaired.
+///
+/// ```
+/// use agent_handoff::check_resource;
+/// assert!(check_resource("project/alpha/123").is_ok());
+/// assert!(check_resource("project/alpha/../beta").is_err());
+/// assert!(check_resource("project/alpha/%2e%2e/beta").is_err());
+/// assert!(check_resource("project/alpha//x").is_err());
+/// ```
+pub fn check_resource(resource: &str) -> Result<(), Error> {
+    resource_problem(resource, "resource").map_err(Error::InvalidCapability)
+}
+
+/// Checks that `pattern` is a resource pattern (SPEC section 3): `*` alone (every resource), a
+/// concrete resource (only itself), or a concrete resource followed by `/*` (every resource
+/// strictly below it).
+pub fn check_resource_pattern(pattern: &str) -> Result<(), Error> {
+    resource_pattern_problem(pattern).map_err(Error::InvalidCapability)
+}
+
+/// The first 80 characters of an input, escaped.
 fn shown(s: &str) -> String {
-    s.chars().take(80).collect()
+    s.chars().take(80).flat_map(char::escape_default).collect()
 }
 
 impl Pattern {
@@ -265,6 +341,259 @@ impl<'de> Deserialize<'de> for ArgValue {
     }
 }
 
+/// Parses the text of a JSON number, refusing any whose decimal text does not denote exactly
+/// the value it parses to (SPEC section 3).
+///
+/// An integer (no fraction or exponent) in the `i64` or `u64` range is kept as an integer. Any
+/// other number must equal an `f64` exactly: `0.5`, `1e18`, `-0.0` and `9007199254740992.0`
+/// parse; `0.1`, `1e308`, `500.0000000000000001` and `499.99999999999999999` are refused,
+/// because each would silently become a different number (`0.1000000000000000055...`,
+/// `500.0`, ...) and be compared as that one. Write such amounts as integers in a smaller unit
+/// (cents). Infinite or out-of-range numbers and text that is not a JSON number are refused.
+///
+/// Numbers in intent arguments and in capability limits are read with this rule, by the
+/// builders and by the verifier.
+///
+/// ```
+/// use agent_handoff::exact_number;
+/// assert_eq!(exact_number("500").unwrap(), serde_json::Number::from(500));
+/// assert!(exact_number("12.75").is_ok());
+/// assert!(exact_number("500.0000000000000001").is_err());
+/// assert!(exact_number("0.1").is_err());
+/// ```
+pub fn exact_number(text: &str) -> Result<serde_json::Number, Error> {
+    exact_number_problem(text).map_err(Error::InvalidCapability)
+}
+
+/// The parts of a JSON number's text: the digits with leading and trailing zeros removed and
+/// the decimal exponent of the last one (`value = digits * 10^exponent`). `None` when the text
+/// is not a JSON number.
+fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
+    let bytes = text.as_bytes();
+    let (negative, rest) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let int_len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (int, rest) = rest.split_at(int_len);
+    if int.is_empty() || (int.len() > 1 && int.first() == Some(&b'0')) {
+        return None;
+    }
+    let (frac, rest) = match rest.split_first() {
+        Some((b'.', after)) => {
+            let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 {
+                return None;
+            }
+            after.split_at(n)
+        }
+        _ => (&[][..], rest),
+    };
+    let mut exponent: i64 = 0;
+    match rest.split_first() {
+        None => {}
+        Some((b'e' | b'E', after)) => {
+            let (sign, digits) = match after.split_first() {
+                Some((b'-', d)) => (-1, d),
+                Some((b'+', d)) => (1, d),
+                _ => (1, after),
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            for d in digits {
+                // Saturates far beyond any f64 exponent: such a number is refused anyway.
+                exponent = (exponent * 10 + i64::from(d - b'0')).min(1 << 40);
+            }
+            exponent *= sign;
+        }
+        Some(_) => return None,
+    }
+    let mut digits: String = int.iter().chain(frac).map(|&b| char::from(b)).collect();
+    exponent = exponent.saturating_sub(i64::try_from(frac.len()).unwrap_or(i64::MAX));
+    let trailing = digits.len() - digits.trim_end_matches('0').len();
+    digits.truncate(digits.len() - trailing);
+    exponent = exponent.saturating_add(i64::try_from(trailing).unwrap_or(i64::MAX));
+    let digits = digits.trim_start_matches('0').to_owned();
+    Some((negative, digits, exponent))
+}
+
+fn exact_number_problem(text: &str) -> Result<serde_json::Number, String> {
+    let shown_text = || shown(text);
+    let Some((negative, digits, exponent)) = decimal_parts(text) else {
+        return Err(format!("`{}` is not a JSON number", shown_text()));
+    };
+    if !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(n.into());
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return Ok(n.into());
+        }
+    }
+    let inexact = || {
+        format!(
+            "number `{}` does not denote exactly the value it would be read as (a 64-bit \
+             integer or an IEEE 754 double); numbers are compared exactly, so write it as an \
+             integer in a smaller unit or as a decimal that is exactly a double",
+            shown_text()
+        )
+    };
+    // An exact double has at most 767 significant decimal digits.
+    if digits.len() > 800 {
+        return Err(inexact());
+    }
+    // `str::parse` rounds correctly; the exactness check below makes rounding irrelevant.
+    let value: f64 = text.parse().map_err(|_| inexact())?;
+    if !value.is_finite() {
+        return Err(inexact());
+    }
+    if value == 0.0 {
+        return if digits.is_empty() {
+            serde_json::Number::from_f64(if negative { -0.0 } else { 0.0 }).ok_or_else(inexact)
+        } else {
+            Err(inexact())
+        };
+    }
+    if digits.is_empty() || !is_exact_double(&digits, exponent, value) {
+        return Err(inexact());
+    }
+    serde_json::Number::from_f64(value).ok_or_else(inexact)
+}
+
+/// Whether `digits * 10^exponent` (digits without leading or trailing zeros) is exactly
+/// `|value|`, a finite non-zero double.
+fn is_exact_double(digits: &str, exponent: i64, value: f64) -> bool {
+    let bits = value.abs().to_bits();
+    let biased = i64::try_from(bits >> 52).unwrap_or(0);
+    let fraction = bits & ((1 << 52) - 1);
+    let (mut mantissa, mut e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    let zeros = mantissa.trailing_zeros();
+    mantissa >>= zeros;
+    e += i64::from(zeros);
+    // |value| = mantissa * 2^e. In base 10^9 limbs, least significant first:
+    // mantissa * 2^e when e >= 0, else mantissa * 5^-e (and the decimal exponent is e).
+    let mut limbs: Vec<u64> = vec![mantissa % 1_000_000_000, mantissa / 1_000_000_000];
+    let (base, chunk, count, mut decimal_exponent) = if e >= 0 {
+        (2u64, 1u64 << 31, e, 0i64)
+    } else {
+        (5u64, 1_220_703_125u64, -e, e)
+    };
+    let per_chunk = if e >= 0 { 31 } else { 13 };
+    let mut left = count;
+    while left > 0 {
+        let step = left.min(per_chunk);
+        let factor = if step == per_chunk {
+            chunk
+        } else {
+            base.pow(u32::try_from(step).unwrap_or(0))
+        };
+        let mut carry = 0u64;
+        for limb in &mut limbs {
+            let product = *limb * factor + carry;
+            *limb = product % 1_000_000_000;
+            carry = product / 1_000_000_000;
+        }
+        while carry > 0 {
+            limbs.push(carry % 1_000_000_000);
+            carry /= 1_000_000_000;
+        }
+        left -= step;
+    }
+    while limbs.len() > 1 && limbs.last() == Some(&0) {
+        limbs.pop();
+    }
+    let mut exact = limbs.last().map(u64::to_string).unwrap_or_default();
+    for limb in limbs.iter().rev().skip(1) {
+        exact.push_str(&format!("{limb:09}"));
+    }
+    let trimmed = exact.trim_end_matches('0');
+    decimal_exponent += i64::try_from(exact.len() - trimmed.len()).unwrap_or(0);
+    trimmed == digits && decimal_exponent == exponent
+}
+
+/// Whether a number, written as JSON, denotes exactly its value (see [`exact_number`]).
+fn check_exact(n: &serde_json::Number) -> Result<(), String> {
+    if n.is_f64() {
+        let text = serde_json::to_string(n).unwrap_or_default();
+        exact_number_problem(&text)?;
+    }
+    Ok(())
+}
+
+/// Checks every number in an argument value (see [`exact_number`]).
+pub(crate) fn check_exact_arg(value: &ArgValue) -> Result<(), String> {
+    match value {
+        ArgValue::Number(n) => check_exact(n),
+        ArgValue::List(items) => items.iter().try_for_each(check_exact_arg),
+        ArgValue::Map(map) => map.values().try_for_each(check_exact_arg),
+        ArgValue::Null | ArgValue::Bool(_) | ArgValue::String(_) => Ok(()),
+    }
+}
+
+/// How deeply argument values may nest.
+const MAX_ARG_DEPTH: usize = 64;
+
+/// A JSON object whose member names are unique, its values still unparsed (borrowed from the
+/// object's text: reading a level allocates nothing for the levels below).
+#[derive(Deserialize)]
+struct RawObject<'a>(
+    #[serde(borrow, deserialize_with = "strict_map")]
+    BTreeMap<String, &'a serde_json::value::RawValue>,
+);
+
+/// Reads an argument value from its JSON text with exact numbers (see [`exact_number`]).
+/// Each nesting level is read from its own text, so reading is `O(depth * length)`, with the
+/// depth bounded by [`MAX_ARG_DEPTH`].
+fn exact_arg(text: &str, depth: usize) -> Result<ArgValue, String> {
+    if depth > MAX_ARG_DEPTH {
+        return Err(format!(
+            "argument values nest more than {MAX_ARG_DEPTH} levels deep"
+        ));
+    }
+    let text = text.trim_start_matches([' ', '\t', '\n', '\r']);
+    let json = |e: serde_json::Error| crate::jws::json_problem(&e);
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let RawObject(map) = serde_json::from_str(text).map_err(json)?;
+            map.into_iter()
+                .map(|(k, v)| Ok((k, exact_arg(v.get(), depth + 1)?)))
+                .collect::<Result<_, String>>()
+                .map(ArgValue::Map)
+        }
+        Some(b'[') => {
+            let items: Vec<&serde_json::value::RawValue> =
+                serde_json::from_str(text).map_err(json)?;
+            items
+                .iter()
+                .map(|v| exact_arg(v.get(), depth + 1))
+                .collect::<Result<_, String>>()
+                .map(ArgValue::List)
+        }
+        Some(b'-' | b'0'..=b'9') => exact_number_problem(text.trim_end()).map(ArgValue::Number),
+        _ => serde_json::from_str(text).map_err(json),
+    }
+}
+
+/// Deserializes intent `args`: a JSON object with unique member names and exact numbers.
+fn exact_args<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, ArgValue>, D::Error> {
+    let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+    match exact_arg(raw.get(), 0).map_err(de::Error::custom)? {
+        ArgValue::Map(map) => Ok(map),
+        _ => Err(de::Error::custom("`args` must be a JSON object")),
+    }
+}
+
+/// Deserializes a limit's `max`: an exact number.
+fn exact_max<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Number, D::Error> {
+    let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+    exact_number_problem(raw.get()).map_err(de::Error::custom)
+}
+
 /// Compares two JSON numbers exactly: integers as integers, an integer with a float without
 /// rounding the integer to `f64` (10^18 + 1 is above `1e18`), floats as `f64`.
 fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ordering> {
@@ -346,7 +675,7 @@ impl Limit {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum LimitWire {
-    Max(serde_json::Number),
+    Max(#[serde(deserialize_with = "exact_max")] serde_json::Number),
     In(Vec<String>),
 }
 
@@ -439,13 +768,18 @@ impl Capability {
     }
 
     /// Adds a `max` limit: the argument `name` must be a number no larger than `max`.
+    ///
+    /// A float `max` must be written exactly by its JSON text (see [`exact_number`]): `0.5`
+    /// is accepted, `0.1` (written `0.1`, but not exactly one tenth) is refused.
     pub fn max(
         mut self,
         name: &str,
         max: impl Into<serde_json::Number>,
     ) -> Result<Capability, Error> {
         let name = LimitName::parse(name).map_err(Error::InvalidCapability)?;
-        self.limits.insert(name, Limit::Max(max.into()));
+        let max = max.into();
+        check_exact(&max).map_err(|e| Error::InvalidCapability(format!("limit `{name}`: {e}")))?;
+        self.limits.insert(name, Limit::Max(max));
         Ok(self)
     }
 
@@ -573,7 +907,8 @@ impl Intent {
         })
     }
 
-    /// Adds an argument.
+    /// Adds an argument. A float in it must be written exactly by its JSON text (see
+    /// [`exact_number`]), else sealing the envelope fails.
     #[must_use]
     pub fn arg(mut self, name: &str, value: impl Into<ArgValue>) -> Intent {
         self.args.insert(name.to_owned(), value.into());
@@ -597,6 +932,16 @@ impl Intent {
     pub fn args(&self) -> &BTreeMap<String, ArgValue> {
         &self.args
     }
+
+    /// Checks that every number in the arguments is written exactly by its JSON text (see
+    /// [`exact_number`]); the envelope builder refuses an intent that fails.
+    pub(crate) fn check_numbers(&self) -> Result<(), Error> {
+        self.args.iter().try_for_each(|(name, value)| {
+            check_exact_arg(value).map_err(|e| {
+                Error::InvalidCapability(format!("intent argument `{}`: {e}", shown(name)))
+            })
+        })
+    }
 }
 
 impl fmt::Display for Intent {
@@ -610,7 +955,7 @@ impl fmt::Display for Intent {
 struct IntentWire {
     action: String,
     resource: String,
-    #[serde(default, deserialize_with = "strict_map")]
+    #[serde(default, deserialize_with = "exact_args")]
     args: BTreeMap<String, ArgValue>,
 }
 
@@ -740,5 +1085,216 @@ mod tests {
             r#"{"action":"a","resource":"r","args":{"x":{"y":1,"y":2}}}"#
         )
         .is_err());
+        assert!(serde_json::from_str::<Intent>(
+            r#"{"action":"a","resource":"r","args":{"x":[{"y":[1,{"z":2}]}]}}"#
+        )
+        .is_ok());
+        assert!(serde_json::from_str::<Intent>(
+            r#"{"action":"a","resource":"r","args":{"x":[{"y":[1,{"z":2,"z":3}]}]}}"#
+        )
+        .is_err());
+        assert!(
+            serde_json::from_str::<Intent>(r#"{"action":"a","resource":"r","args":null}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<Intent>(r#"{"action":"a","resource":"r","args":[]}"#).is_err()
+        );
+        // Arguments nest at most MAX_ARG_DEPTH levels below `args`.
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"action":"a","resource":"r","args":{{"x":{}1{}}}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(serde_json::from_str::<Intent>(&nested(MAX_ARG_DEPTH - 1)).is_ok());
+        assert!(serde_json::from_str::<Intent>(&nested(MAX_ARG_DEPTH)).is_err());
+    }
+
+    #[test]
+    fn numbers_must_denote_exactly_their_value() {
+        let ok = |t: &str| exact_number(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        let refused = |t: &str| assert!(exact_number(t).is_err(), "{t} was accepted");
+        assert_eq!(ok("500"), serde_json::Number::from(500));
+        assert_eq!(ok("-0"), serde_json::Number::from(0));
+        assert_eq!(
+            ok("9007199254740993"),
+            serde_json::Number::from(9_007_199_254_740_993u64)
+        );
+        assert_eq!(
+            ok("18446744073709551615"),
+            serde_json::Number::from(u64::MAX)
+        );
+        assert_eq!(
+            ok("-9223372036854775808"),
+            serde_json::Number::from(i64::MIN)
+        );
+        assert_eq!(ok("-0.0").as_f64(), Some(0.0));
+        assert_eq!(ok("0.5").as_f64(), Some(0.5));
+        assert_eq!(ok("12.750e0").as_f64(), Some(12.75));
+        assert_eq!(ok("1e18").as_f64(), Some(1e18));
+        assert_eq!(ok("1E22").as_f64(), Some(1e22));
+        assert_eq!(ok("500.000").as_f64(), Some(500.0));
+        assert_eq!(
+            ok("18446744073709551616").as_f64(),
+            Some(18_446_744_073_709_551_616.0)
+        );
+        // 2^-1074 and the largest double, written out exactly.
+        let tiny = format!("{:.1074}", f64::from_bits(1));
+        assert_eq!(ok(&tiny).as_f64(), Some(f64::from_bits(1)));
+        let max = format!("{:.0}", f64::MAX);
+        assert_eq!(ok(&max).as_f64(), Some(f64::MAX));
+        assert_eq!(ok("0.000244140625").as_f64(), Some(2f64.powi(-12)));
+        refused("1e308");
+        refused("0.1");
+        refused("500.0000000000000001");
+        refused("499.99999999999999999");
+        refused("9007199254740993.0");
+        refused("18446744073709551617");
+        refused("1e400");
+        refused("1e-400");
+        refused("5e-324");
+        refused(&format!("1{}", "0".repeat(5000)));
+        refused("1e999999999999999999999");
+        for bad in [
+            "", "-", "+1", "01", "1.", ".5", "1e", "1e+", "NaN", "inf", "0x10", " 1", "1 ",
+        ] {
+            refused(bad);
+        }
+    }
+
+    #[test]
+    fn builders_refuse_inexact_floats() {
+        let f = |x: f64| serde_json::Number::from_f64(x).unwrap();
+        assert!(Capability::new("pay", "acct/*")
+            .unwrap()
+            .max("amount", f(0.5))
+            .is_ok());
+        assert!(Capability::new("pay", "acct/*")
+            .unwrap()
+            .max("amount", f(1e18))
+            .is_ok());
+        for bad in [0.1, 1e308, 19.99] {
+            assert!(matches!(
+                Capability::new("pay", "acct/*")
+                    .unwrap()
+                    .max("amount", f(bad)),
+                Err(Error::InvalidCapability(_))
+            ));
+        }
+        let intent = Intent::new("pay", "acct/1")
+            .unwrap()
+            .arg("amount", ArgValue::List(vec![ArgValue::Number(f(0.1))]));
+        assert!(matches!(
+            intent.check_numbers(),
+            Err(Error::InvalidCapability(_))
+        ));
+        // 2^-30 is a double, but its JSON text `9.313225746154785e-10` is not exactly it: the
+        // builder refuses what the verifier would refuse; the exact text is accepted.
+        let tiny = 2f64.powi(-30);
+        assert!(Capability::new("pay", "acct/*")
+            .unwrap()
+            .max("amount", f(tiny))
+            .is_err());
+        assert_eq!(
+            exact_number("9.31322574615478515625E-10").unwrap().as_f64(),
+            Some(tiny)
+        );
+        let intent = Intent::new("pay", "acct/1")
+            .unwrap()
+            .arg("amount", ArgValue::Number(f(-0.0)));
+        assert!(intent.check_numbers().is_ok());
+    }
+
+    #[test]
+    fn resources_are_canonical_paths() {
+        for ok in [
+            "x",
+            "r",
+            "acct/1",
+            "project/alpha/123",
+            "account/ops/42",
+            "a.b/c..d/...",
+            "~user/!$&'()+,;=:@",
+        ] {
+            check_resource(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(Intent::new("a", ok).is_ok());
+            assert!(Capability::new("a", ok).is_ok());
+            assert!(Capability::new("a", &format!("{ok}/*")).is_ok());
+        }
+        assert!(check_resource(&"a".repeat(512)).is_ok());
+        for bad in [
+            "project/alpha/../beta",
+            "project/alpha/%2e%2e/beta",
+            "project/alpha//x",
+            "./x",
+            "x/",
+            "/x",
+            "a/*/b",
+            "project/al*",
+            "a/\u{1}",
+            "a\\b",
+            "a b",
+            "a/é",
+            "..",
+            ".",
+            "",
+            "/",
+            "*",
+            "x/*",
+            &"a".repeat(513),
+        ] {
+            assert!(
+                matches!(check_resource(bad), Err(Error::InvalidCapability(_))),
+                "{bad:?}"
+            );
+            assert!(
+                matches!(Intent::new("a", bad), Err(Error::InvalidCapability(_))),
+                "{bad:?}"
+            );
+            let pattern_ok = bad == "*" || bad == "x/*";
+            assert_eq!(Capability::new("a", bad).is_ok(), pattern_ok, "{bad:?}");
+            assert!(serde_json::from_str::<Intent>(
+                &serde_json::json!({"action": "a", "resource": bad}).to_string()
+            )
+            .is_err());
+        }
+        for bad in ["a/*/*", "*/a", "a/**", "/*", "a//*", "../*", "a/%/*", "**"] {
+            assert!(
+                matches!(Capability::new("a", bad), Err(Error::InvalidCapability(_))),
+                "{bad:?}"
+            );
+        }
+        let msg = check_resource("a/\u{7}").unwrap_err().to_string();
+        assert!(msg.contains("\\u{7}"), "{msg}");
+        let msg = Capability::new("a", "x/../*").unwrap_err().to_string();
+        assert!(msg.contains("`x/../*`") && msg.contains("`..`"), "{msg}");
+        let msg = Capability::new("a", "/*").unwrap_err().to_string();
+        assert!(msg.contains("empty segment"), "{msg}");
+        let msg = Capability::new("a", &format!("{}/*", "a".repeat(511)))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("512"), "{msg}");
+    }
+
+    #[test]
+    fn resource_pattern_coverage() {
+        let alpha = p("project/alpha/*");
+        assert!(alpha.matches("project/alpha/x"));
+        assert!(alpha.matches("project/alpha/x/y"));
+        assert!(!alpha.matches("project/alpha"));
+        assert!(!alpha.matches("project/alphabet"));
+        assert!(alpha.covers(&p("project/alpha/*")));
+        assert!(alpha.covers(&p("project/alpha/x/*")));
+        assert!(alpha.covers(&p("project/alpha/x")));
+        assert!(!alpha.covers(&p("project/alpha")));
+        assert!(!alpha.covers(&p("project/alphabet/*")));
+        assert!(!alpha.covers(&p("project/*")));
+        assert!(p("*").covers(&p("project/*")));
+        assert!(p("*").covers(&p("x")));
+        assert!(p("x").covers(&p("x")));
+        assert!(!p("x").covers(&p("x/*")));
+        assert!(!p("x").covers(&p("x/y")));
+        assert!(!p("project/*").covers(&p("*")));
     }
 }

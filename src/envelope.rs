@@ -374,6 +374,7 @@ impl EnvelopeBuilder<'_> {
         let intent = self
             .intent
             .ok_or_else(|| Error::build(WHAT, "no intent: call `.intent(action, resource)`"))?;
+        intent.check_numbers()?;
         let (Some(root), Some(last)) = (self.chain.first(), self.chain.last()) else {
             return Err(Error::build(
                 WHAT,

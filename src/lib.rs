@@ -43,7 +43,10 @@ pub use crate::audit::{
     Decision, DiscardAudit, JsonlAudit, MemoryAudit, SyncPolicy,
 };
 pub use crate::audit::{verify_audit_log_extends, verify_audit_log_signed};
-pub use crate::capability::{ArgValue, Capability, Intent, Limit, LimitName, Pattern};
+pub use crate::capability::{
+    check_resource, check_resource_pattern, exact_number, ArgValue, Capability, Intent, Limit,
+    LimitName, Pattern,
+};
 pub use crate::clock::{Clock, FixedClock, SystemClock, UnixTime};
 pub use crate::envelope::{
     EnvelopeBuilder, HandoffEnvelope, HandoffMode, PayloadDigest, DEFAULT_ENVELOPE_TTL,

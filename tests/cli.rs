@@ -712,6 +712,60 @@ fn other_usage_errors_exit_2() {
 }
 
 #[test]
+fn inexact_numbers_and_non_canonical_resources_are_usage_errors() {
+    let env = Env::new();
+    env.root();
+    let seal = |resource: &str, arg: &str| {
+        usage_error(
+            &env,
+            &[
+                "seal",
+                "--key",
+                "keys/planner.key.pem",
+                "--iss",
+                PLANNER,
+                "--aud",
+                EXECUTOR,
+                "--task",
+                "task-42",
+                "--action",
+                "tickets.read",
+                "--resource",
+                resource,
+                "--arg",
+                arg,
+                "--chain",
+                "@root.jwt",
+            ],
+        )
+    };
+    // SPEC 3: the CLI reads numbers from their text, so it sees what a JSON parser would round.
+    for amount in ["500.0000000000000001", "499.99999999999999999", "1e308"] {
+        let err = seal("project/alpha/1", &format!("amount={amount}"));
+        assert!(err.contains("--arg") && err.contains("exactly"), "{err}");
+    }
+    for resource in [
+        "project/alpha/../beta",
+        "project/alpha/%2e%2e/beta",
+        "project/alpha//x",
+    ] {
+        let err = seal(resource, "amount=1");
+        assert!(err.contains("resource"), "{err}");
+    }
+    let err = usage_error(
+        &env,
+        &[
+            "issue",
+            "--cap",
+            "payments.execute=account/ops/*;amount<=500.0000000000000001",
+        ],
+    );
+    assert!(err.contains("--cap") && err.contains("exactly"), "{err}");
+    let err = usage_error(&env, &["issue", "--cap", "tickets.read=project/al*"]);
+    assert!(err.contains("--cap") && err.contains("resource"), "{err}");
+}
+
+#[test]
 fn inspect_needs_no_keys_and_says_unverified() {
     let env = Env::new();
     let root = env.root();

@@ -23,10 +23,11 @@ fn action_pat() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Resource patterns (SPEC 3): `*`, a canonical path, or a canonical path and `/*`.
 fn resource_pat() -> impl Strategy<Value = String> {
     prop_oneof![
         1 => Just("*".to_owned()),
-        6 => "[xy]{1,2}(/[xy]{1,2}){0,2}\\*?",
+        6 => "[xy]{1,2}(/[xy]{1,2}){0,2}(/\\*)?",
         2 => "[xy]{1,2}/\\*",
     ]
 }
@@ -176,6 +177,37 @@ proptest! {
         }
     }
 
+    /// Resources (SPEC 3): over an alphabet with the dangerous characters, a string is a
+    /// resource exactly when it is `/`-separated non-empty segments, none `.` or `..`, with no
+    /// `%`, `\\` or `*`; a resource pattern matches exactly by segments; intents, capabilities
+    /// and hand-signed envelopes agree.
+    #[test]
+    fn resources_are_canonical_and_match_by_segments(
+        r in "[xy./%*\\\\]{0,8}", p in "[xy./%*]{0,6}",
+    ) {
+        let segments: Vec<&str> = r.split('/').collect();
+        let canonical = segments.iter().all(|s| {
+            !s.is_empty() && *s != "." && *s != ".." && !s.contains(['%', '*', '\\'])
+        });
+        prop_assert_eq!(check_resource(&r).is_ok(), canonical, "{:?}", r);
+        prop_assert_eq!(Intent::new("a", &r).is_ok(), canonical, "{:?}", r);
+        let pattern_ok = p == "*"
+            || check_resource(p.strip_suffix("/*").unwrap_or(&p)).is_ok();
+        prop_assert_eq!(Capability::new("a", &p).map(|_| ()).is_ok(), pattern_ok, "{:?}", p);
+        if canonical && pattern_ok {
+            let pat = pattern(false, &p);
+            let model = match p.strip_suffix("/*") {
+                _ if p == "*" => true,
+                Some(base) => {
+                    let b: Vec<&str> = base.split('/').collect();
+                    segments.len() > b.len() && segments[..b.len()] == b[..]
+                }
+                None => r == p,
+            };
+            prop_assert_eq!(pat.matches(&r), model, "{} on {:?}", pat, r);
+        }
+    }
+
     /// Limits only tighten: a limit covered by a parent's limit admits no value the parent's
     /// refuses.
     #[test]
@@ -207,21 +239,23 @@ impl Rng {
     }
 }
 
-/// A narrowing of `parent`: extend wildcard patterns, tighten or add limits.
-fn narrow_pattern(p: &str, rng: &mut Rng, alphabet: &[&str]) -> String {
+/// A narrowing of `parent`: extend wildcard patterns, tighten or add limits. `star` is how a
+/// narrowed wildcard pattern ends: `*` for actions, `/*` for resources (whose `*` is a whole
+/// last segment).
+fn narrow_pattern(p: &str, rng: &mut Rng, alphabet: &[&str], star: &str) -> String {
     match p.strip_suffix('*') {
         None => p.to_owned(),
         Some(prefix) => match rng.next() % 3 {
             0 => p.to_owned(),
-            1 => format!("{prefix}{}*", rng.pick(alphabet)),
+            1 => format!("{prefix}{}{star}", rng.pick(alphabet)),
             _ => format!("{prefix}{}", rng.pick(alphabet)),
         },
     }
 }
 
 fn narrow(parent: &Capability, rng: &mut Rng) -> Capability {
-    let a = narrow_pattern(parent.action().as_str(), rng, &["a", "b", "a.", "b."]);
-    let r = narrow_pattern(parent.resource().as_str(), rng, &["x", "y", "x/", "y/"]);
+    let a = narrow_pattern(parent.action().as_str(), rng, &["a", "b", "a.", "b."], "*");
+    let r = narrow_pattern(parent.resource().as_str(), rng, &["x", "y", "xy"], "/*");
     let mut c = Capability::new(&a, &r).unwrap();
     for (name, l) in parent.limits() {
         c = match l {

@@ -448,3 +448,320 @@ fn probe_time_window_edges() {
         Reason::TtlTooLong,
     );
 }
+
+// ------------------------------------------- canonical resources (SPEC 3, issue #12 item 8)
+
+/// Resources that are not canonical paths (or not resources at all), each with why.
+const NON_CANONICAL: &[(&str, &str)] = &[
+    ("dot-dot segment", "project/alpha/../beta"),
+    ("percent-encoded dot-dot", "project/alpha/%2e%2e/beta"),
+    ("empty segment", "project/alpha//x"),
+    ("dot segment", "./x"),
+    ("trailing slash", "project/alpha/"),
+    ("leading slash", "/project/alpha/1"),
+    ("star inside", "a/*/b"),
+    ("star in a segment", "project/al*"),
+    ("control character", "project/alpha/\u{1}"),
+    ("backslash", "project/alpha\\..\\beta"),
+];
+
+#[test]
+fn non_canonical_intent_resources_are_refused_by_the_builder() {
+    let w = World::new();
+    let grant = w.grant();
+    for (name, resource) in NON_CANONICAL {
+        assert!(
+            matches!(
+                Intent::new("tickets.read", resource),
+                Err(Error::InvalidCapability(_))
+            ),
+            "{name}"
+        );
+        assert!(
+            matches!(check_resource(resource), Err(Error::InvalidCapability(_))),
+            "{name}"
+        );
+        let built = HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read", resource)
+            .map(|b| b.chain([&grant]).issued_at(w.now()).seal());
+        assert!(
+            matches!(built, Err(Error::InvalidCapability(_))),
+            "{name}: {built:?}"
+        );
+    }
+}
+
+#[test]
+fn non_canonical_intent_resources_are_malformed_at_the_verifier() {
+    // The grant allows `tickets.*` on `project/alpha/*`: before resources were canonical,
+    // `project/alpha/../beta` and its percent-encoded form were allowed.
+    let w = World::new();
+    let grant = w.grant();
+    for (name, resource) in NON_CANONICAL {
+        let mut claims = w.envelope_claims(&w.planner, &w.executor, &[grant.as_str()]);
+        claims["intent"]["resource"] = json!(resource);
+        let r = assert_reason(
+            verify_envelope_text(&w, &claims.to_string()),
+            Reason::Malformed,
+        );
+        assert_eq!(r.location(), Location::Envelope, "{name}");
+    }
+    // Sanity: a canonical resource below the grant is accepted.
+    let mut claims = w.envelope_claims(&w.planner, &w.executor, &[grant.as_str()]);
+    claims["intent"]["resource"] = json!("project/alpha/x/y");
+    verify_envelope_text(&w, &claims.to_string()).unwrap();
+}
+
+#[test]
+fn non_canonical_capability_resources_are_refused_by_the_builder_and_the_verifier() {
+    let w = World::new();
+    let mut patterns: Vec<(&str, String)> = NON_CANONICAL
+        .iter()
+        .map(|(n, r)| (*n, (*r).to_owned()))
+        .collect();
+    patterns.push(("dot-dot before the star", "project/alpha/../*".to_owned()));
+    patterns.push(("star after an empty segment", "project//*".to_owned()));
+    patterns.push(("star glued to a segment", "project/alpha*".to_owned()));
+    for (name, resource) in &patterns {
+        assert!(
+            matches!(
+                Capability::new("tickets.read", resource),
+                Err(Error::InvalidCapability(_))
+            ),
+            "{name}"
+        );
+        let caps = json!([{"action": "tickets.read", "resource": resource}]);
+        let root = w.raw_token(
+            &w.orchestrator,
+            &w.token_claims(&w.orchestrator, &w.planner, None, caps, 0),
+        );
+        let env = w.raw_envelope(
+            &w.planner,
+            &w.envelope_claims(&w.planner, &w.executor, &[&root]),
+        );
+        let r = assert_reason(
+            w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx()),
+            Reason::Malformed,
+        );
+        assert_eq!(r.location(), Location::Link(0), "{name}");
+    }
+}
+
+#[test]
+fn resource_patterns_cover_by_whole_segments() {
+    let w = World::new();
+    // A hand-signed root for `project/alpha/*`, and an intent per resource.
+    let caps = json!([{"action": "tickets.read", "resource": "project/alpha/*"}]);
+    let root = w.raw_token(
+        &w.orchestrator,
+        &w.token_claims(&w.orchestrator, &w.planner, None, caps, 0),
+    );
+    for (resource, allowed) in [
+        ("project/alpha/x", true),
+        ("project/alpha/x/y", true),
+        ("project/alpha", false),
+        ("project/alphabet", false),
+        ("project/alphabet/x", false),
+        ("project/beta", false),
+    ] {
+        let mut claims = w.envelope_claims(&w.planner, &w.executor, &[&root]);
+        claims["intent"]["resource"] = json!(resource);
+        let got =
+            w.verifier(&w.executor)
+                .verify(&w.raw_envelope(&w.planner, &claims), PAYLOAD, &ctx());
+        if allowed {
+            got.unwrap_or_else(|e| panic!("{resource}: {e}"));
+        } else {
+            assert_reason(got, Reason::IntentNotGranted);
+        }
+    }
+    // Delegation: `P/*` covers `Q/*` and `Q` only at or below P, by segments.
+    let grant = w.grant();
+    for (child, ok) in [
+        ("project/alpha/*", true),
+        ("project/alpha/x/*", true),
+        ("project/alpha/x", true),
+        ("project/alpha", false),
+        ("project/alphabet/*", false),
+        ("project/*", false),
+        ("*", false),
+    ] {
+        let built = grant
+            .attenuate(&w.planner.identity)
+            .delegate_to(&w.executor.public())
+            .allow("tickets.read", child)
+            .map(|b| b.issued_at(w.now()).sign());
+        assert_eq!(
+            matches!(built, Ok(Ok(_))),
+            ok,
+            "project/alpha/* covers {child}: {built:?}"
+        );
+    }
+}
+
+// --------------------------------------------- exact numbers (SPEC 3, issue #12 item 3)
+
+#[test]
+fn argument_numbers_must_denote_exactly_their_value_at_the_verifier() {
+    // Before: `500.0000000000000001` was read as `500.0` and passed `max 500`.
+    let w = World::new();
+    let v = || w.verifier(&w.executor);
+    for (amount, expected) in [
+        ("500.0000000000000001", Some(Reason::Malformed)),
+        ("499.99999999999999999", Some(Reason::Malformed)),
+        ("1e308", Some(Reason::Malformed)),
+        ("0.1", Some(Reason::Malformed)),
+        ("1e400", Some(Reason::Malformed)),
+        ("-0.0", None),
+        ("-0", None),
+        ("500.0", None),
+        ("5e2", None),
+        ("499.5", None),
+        ("500.5", Some(Reason::IntentNotGranted)),
+        ("9007199254740993", Some(Reason::IntentNotGranted)),
+    ] {
+        let env = payment_with(&w, "500", amount);
+        match expected {
+            None => {
+                v().verify(&env, PAYLOAD, &ctx())
+                    .unwrap_or_else(|e| panic!("{amount}: {e}"));
+            }
+            Some(reason) => {
+                let r = assert_reason(v().verify(&env, PAYLOAD, &ctx()), reason);
+                if reason == Reason::Malformed {
+                    assert_eq!(r.location(), Location::Envelope, "{amount}");
+                }
+            }
+        }
+    }
+    // 2^53 + 1 is an integer, kept exactly: above a float max of 2^53, within a max of itself.
+    let over = payment_with(&w, "9007199254740992.0", "9007199254740993");
+    assert_reason(v().verify(&over, PAYLOAD, &ctx()), Reason::IntentNotGranted);
+    let at = payment_with(&w, "9007199254740993", "9007199254740993");
+    v().verify(&at, PAYLOAD, &ctx()).unwrap();
+    // Nested numbers in arguments follow the same rule.
+    let mut claims = w.envelope_claims(&w.planner, &w.executor, &[w.grant().as_str()]);
+    claims["intent"]["args"] = json!({"nested": [0]});
+    let text = claims
+        .to_string()
+        .replace(r#""nested":[0]"#, r#""nested":[{"x":0.1}]"#);
+    assert_reason(verify_envelope_text(&w, &text), Reason::Malformed);
+}
+
+#[test]
+fn limit_numbers_must_denote_exactly_their_value_at_the_verifier() {
+    let w = World::new();
+    let v = || w.verifier(&w.executor);
+    for max in [
+        "500.0000000000000001",
+        "499.99999999999999999",
+        "1e308",
+        "0.1",
+        "9007199254740993.0",
+    ] {
+        let env = payment_with(&w, max, "1");
+        let r = assert_reason(v().verify(&env, PAYLOAD, &ctx()), Reason::Malformed);
+        assert_eq!(r.location(), Location::Link(0), "max {max}");
+    }
+    // -0.0 is exactly zero: 0 and -0.0 are within it, 1 is not.
+    v().verify(&payment_with(&w, "-0.0", "0"), PAYLOAD, &ctx())
+        .unwrap();
+    v().verify(&payment_with(&w, "-0.0", "-0.0"), PAYLOAD, &ctx())
+        .unwrap();
+    assert_reason(
+        v().verify(&payment_with(&w, "-0.0", "1"), PAYLOAD, &ctx()),
+        Reason::IntentNotGranted,
+    );
+    // A float max that is exactly a double is compared exactly with integers.
+    v().verify(
+        &payment_with(&w, "9007199254740993", "9007199254740992.0"),
+        PAYLOAD,
+        &ctx(),
+    )
+    .unwrap();
+    assert_reason(
+        v().verify(
+            &payment_with(&w, "9007199254740993", "9007199254740994"),
+            PAYLOAD,
+            &ctx(),
+        ),
+        Reason::IntentNotGranted,
+    );
+}
+
+#[test]
+fn builders_refuse_numbers_that_are_not_exactly_their_text() {
+    let w = World::new();
+    let f = |x: f64| serde_json::Number::from_f64(x).unwrap();
+    // Text: the edges of issue #12 item 3, as a CLI or a JSON producer would write them.
+    for (text, ok) in [
+        ("500.0000000000000001", false),
+        ("499.99999999999999999", false),
+        ("1e308", false),
+        ("-0.0", true),
+        ("9007199254740993", true),
+        ("500", true),
+    ] {
+        assert_eq!(exact_number(text).is_ok(), ok, "{text}");
+        if !ok {
+            assert!(matches!(
+                exact_number(text),
+                Err(Error::InvalidCapability(_))
+            ));
+        }
+        let intent = format!(
+            r#"{{"action":"payments.execute","resource":"account/ops/1","args":{{"amount":{text}}}}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Intent>(&intent).is_ok(),
+            ok,
+            "{text}"
+        );
+        let cap = format!(
+            r#"{{"action":"payments.execute","resource":"account/ops/*","limits":{{"amount":{{"max":{text}}}}}}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Capability>(&cap).is_ok(),
+            ok,
+            "{text}"
+        );
+    }
+    // Values: a double whose JSON text (`1e308`) is not exactly it is refused by
+    // `Capability::max` and by `EnvelopeBuilder::seal`.
+    assert!(matches!(
+        Capability::new("payments.execute", "account/ops/*")
+            .unwrap()
+            .max("amount", f(1e308)),
+        Err(Error::InvalidCapability(_))
+    ));
+    let seal = |value: ArgValue| {
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("payments.execute", "account/ops/1")
+            .unwrap()
+            .arg("amount", value)
+            .chain([w.grant()])
+            .issued_at(w.now())
+            .seal()
+    };
+    assert!(matches!(
+        seal(ArgValue::Number(f(1e308))),
+        Err(Error::InvalidCapability(_))
+    ));
+    assert!(matches!(
+        seal(ArgValue::List(vec![ArgValue::Number(f(0.1))])),
+        Err(Error::InvalidCapability(_))
+    ));
+    // Exact values seal and verify: -0.0 is zero; 2^53 + 1 stays an integer and is above a
+    // max of 500 without rounding.
+    let ok = seal(ArgValue::Number(f(-0.0))).unwrap();
+    w.verifier(&w.executor)
+        .verify(ok.as_str(), &[], &ctx())
+        .unwrap();
+    let big = seal(ArgValue::from(9_007_199_254_740_993u64)).unwrap();
+    assert_reason(
+        w.verifier(&w.executor).verify(big.as_str(), &[], &ctx()),
+        Reason::IntentNotGranted,
+    );
+}

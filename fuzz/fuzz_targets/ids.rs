@@ -1,5 +1,7 @@
-//! Agent ids, agent patterns, task ids and capability patterns. Oracles: no panic; parse →
-//! display round trips; a pattern covers itself; an exact pattern matches its own id.
+//! Agent ids, agent patterns, task ids, capability patterns, resources and numbers. Oracles: no
+//! panic; parse → display round trips; a pattern covers itself; an exact pattern matches its
+//! own id; a resource is an intent resource exactly when `check_resource` accepts it; an exact
+//! number whose JSON text is exact reads back as itself.
 #![no_main]
 use agent_handoff::*;
 use libfuzzer_sys::fuzz_target;
@@ -32,6 +34,19 @@ fuzz_target!(|data: &[u8]| {
                 cap.allows(&intent),
                 "a concrete capability allows its own intent"
             );
+        }
+    }
+    assert_eq!(
+        check_resource(text).is_ok(),
+        Intent::new("a", text).is_ok(),
+        "check_resource and intents agree"
+    );
+    if let Ok(n) = exact_number(text) {
+        // The shortest JSON text of a double may not be exact (2^-30 is written
+        // `9.313225746154785e-10`); when it is, it reads back as the same number.
+        let json = serde_json::to_string(&n).unwrap();
+        if let Ok(back) = exact_number(&json) {
+            assert_eq!(back, n);
         }
     }
     let _ = serde_json::from_str::<Capability>(text);

@@ -284,8 +284,8 @@ fn parse_capability(text: &str) -> Result<Capability, String> {
     let mut cap = Capability::new(action, resource).map_err(|e| e.to_string())?;
     for limit in parts {
         cap = if let Some((name, max)) = limit.split_once("<=") {
-            let number: serde_json::Number = serde_json::from_str(max.trim())
-                .map_err(|_| format!("limit `{limit}`: `{max}` is not a number"))?;
+            let number = agent_handoff::exact_number(max.trim())
+                .map_err(|e| format!("limit `{limit}`: {e}"))?;
             cap.max(name.trim(), number).map_err(|e| e.to_string())?
         } else if let Some((name, set)) = limit.split_once('=') {
             cap.one_of(name.trim(), set.split('|').map(str::to_owned))
@@ -299,7 +299,8 @@ fn parse_capability(text: &str) -> Result<Capability, String> {
     Ok(cap)
 }
 
-/// Parses `name=value`: a JSON number or boolean if it parses as one, else a string.
+/// Parses `name=value`: a JSON number or boolean if it parses as one, else a string. A number
+/// must denote exactly the value it is read as (SPEC section 3), else it is refused.
 fn parse_arg(text: &str) -> Result<(String, ArgValue), String> {
     let Some((name, value)) = text.split_once('=') else {
         return Err(format!(
@@ -307,7 +308,10 @@ fn parse_arg(text: &str) -> Result<(String, ArgValue), String> {
         ));
     };
     let parsed = match serde_json::from_str::<serde_json::Value>(value) {
-        Ok(serde_json::Value::Number(n)) => ArgValue::Number(n),
+        Ok(serde_json::Value::Number(_)) => ArgValue::Number(
+            agent_handoff::exact_number(value.trim())
+                .map_err(|e| format!("argument `{name}`: {e}"))?,
+        ),
         Ok(serde_json::Value::Bool(b)) => ArgValue::Bool(b),
         _ => ArgValue::String(value.to_owned()),
     };
