@@ -320,7 +320,7 @@ fn cases() -> Vec<Case> {
         .replace(r#""amount":0"#, r#""amount":500.0000000000000001"#);
     out.push(case(
         "malformed-inexact-number",
-        "an argument whose decimal text is not exactly the double it would be read as (500.0)",
+        "an argument whose decimal value changes when read (500.0000000000000001 reads as 500)",
         &[&g],
         sign_text(&PLANNER.seed, &header(TYP_HANDOFF, &PLANNER.kid()), &text),
         PAYLOAD,

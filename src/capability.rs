@@ -341,15 +341,17 @@ impl<'de> Deserialize<'de> for ArgValue {
     }
 }
 
-/// Parses the text of a JSON number, refusing any whose decimal text does not denote exactly
-/// the value it parses to (SPEC section 3).
+/// Parses the text of a JSON number, refusing any whose decimal value would change when it is
+/// read (SPEC section 3).
 ///
 /// An integer (no fraction or exponent) in the `i64` or `u64` range is kept as an integer. Any
-/// other number must equal an `f64` exactly: `0.5`, `1e18`, `-0.0` and `9007199254740992.0`
-/// parse; `0.1`, `1e308`, `500.0000000000000001` and `499.99999999999999999` are refused,
-/// because each would silently become a different number (`0.1000000000000000055...`,
-/// `500.0`, ...) and be compared as that one. Write such amounts as integers in a smaller unit
-/// (cents). Infinite or out-of-range numbers and text that is not a JSON number are refused.
+/// other number is read as the nearest IEEE 754 double, and its decimal value must equal the
+/// shortest decimal that reads back as that double (what every JSON library prints for it): `0.1`,
+/// `19.99`, `1e308`, `-0.0` and `9007199254740992.0` parse; `500.0000000000000001` and
+/// `499.99999999999999999` are refused, because both would silently become `500` and be compared
+/// as that. Limits are then compared by these decimal values, exactly (an integer with a decimal
+/// too), so no number is ever compared as anything but what its text says. Infinite or
+/// out-of-range numbers and text that is not a JSON number are refused.
 ///
 /// Numbers in intent arguments and in capability limits are read with this rule, by the
 /// builders and by the verifier.
@@ -358,8 +360,9 @@ impl<'de> Deserialize<'de> for ArgValue {
 /// use agent_handoff::exact_number;
 /// assert_eq!(exact_number("500").unwrap(), serde_json::Number::from(500));
 /// assert!(exact_number("12.75").is_ok());
+/// assert!(exact_number("19.99").is_ok());
 /// assert!(exact_number("500.0000000000000001").is_err());
-/// assert!(exact_number("0.1").is_err());
+/// assert!(exact_number("499.99999999999999999").is_err());
 /// ```
 pub fn exact_number(text: &str) -> Result<serde_json::Number, Error> {
     exact_number_problem(text).map_err(Error::InvalidCapability)
@@ -434,86 +437,35 @@ fn exact_number_problem(text: &str) -> Result<serde_json::Number, String> {
     let inexact = || {
         format!(
             "number `{}` does not denote exactly the value it would be read as (a 64-bit \
-             integer or an IEEE 754 double); numbers are compared exactly, so write it as an \
-             integer in a smaller unit or as a decimal that is exactly a double",
+             integer or an IEEE 754 double); numbers are compared by the value their text says, so write it with at most \
+             17 significant digits, or as an integer in a smaller unit",
             shown_text()
         )
     };
-    // An exact double has at most 767 significant decimal digits.
-    if digits.len() > 800 {
+    // A shortest round-trip decimal has at most 17 significant digits: anything longer would
+    // change when read (and is refused before any float parsing).
+    if digits.len() > 17 {
         return Err(inexact());
     }
-    // `str::parse` rounds correctly; the exactness check below makes rounding irrelevant.
+    // `str::parse` rounds correctly to the nearest double.
     let value: f64 = text.parse().map_err(|_| inexact())?;
     if !value.is_finite() {
         return Err(inexact());
     }
-    if value == 0.0 {
-        return if digits.is_empty() {
-            serde_json::Number::from_f64(if negative { -0.0 } else { 0.0 }).ok_or_else(inexact)
-        } else {
-            Err(inexact())
-        };
+    // `-0.0` is zero: the sign of a zero is not part of its value.
+    if digits.is_empty() {
+        return serde_json::Number::from_f64(0.0).ok_or_else(inexact);
     }
-    if digits.is_empty() || !is_exact_double(&digits, exponent, value) {
+    if float_decimal(value) != Some((negative, digits, exponent)) {
         return Err(inexact());
     }
     serde_json::Number::from_f64(value).ok_or_else(inexact)
 }
 
-/// Whether `digits * 10^exponent` (digits without leading or trailing zeros) is exactly
-/// `|value|`, a finite non-zero double.
-fn is_exact_double(digits: &str, exponent: i64, value: f64) -> bool {
-    let bits = value.abs().to_bits();
-    let biased = i64::try_from(bits >> 52).unwrap_or(0);
-    let fraction = bits & ((1 << 52) - 1);
-    let (mut mantissa, mut e) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1 << 52), biased - 1075)
-    };
-    let zeros = mantissa.trailing_zeros();
-    mantissa >>= zeros;
-    e += i64::from(zeros);
-    // |value| = mantissa * 2^e. In base 10^9 limbs, least significant first:
-    // mantissa * 2^e when e >= 0, else mantissa * 5^-e (and the decimal exponent is e).
-    let mut limbs: Vec<u64> = vec![mantissa % 1_000_000_000, mantissa / 1_000_000_000];
-    let (base, chunk, count, mut decimal_exponent) = if e >= 0 {
-        (2u64, 1u64 << 31, e, 0i64)
-    } else {
-        (5u64, 1_220_703_125u64, -e, e)
-    };
-    let per_chunk = if e >= 0 { 31 } else { 13 };
-    let mut left = count;
-    while left > 0 {
-        let step = left.min(per_chunk);
-        let factor = if step == per_chunk {
-            chunk
-        } else {
-            base.pow(u32::try_from(step).unwrap_or(0))
-        };
-        let mut carry = 0u64;
-        for limb in &mut limbs {
-            let product = *limb * factor + carry;
-            *limb = product % 1_000_000_000;
-            carry = product / 1_000_000_000;
-        }
-        while carry > 0 {
-            limbs.push(carry % 1_000_000_000);
-            carry /= 1_000_000_000;
-        }
-        left -= step;
-    }
-    while limbs.len() > 1 && limbs.last() == Some(&0) {
-        limbs.pop();
-    }
-    let mut exact = limbs.last().map(u64::to_string).unwrap_or_default();
-    for limb in limbs.iter().rev().skip(1) {
-        exact.push_str(&format!("{limb:09}"));
-    }
-    let trimmed = exact.trim_end_matches('0');
-    decimal_exponent += i64::try_from(exact.len() - trimmed.len()).unwrap_or(0);
-    trimmed == digits && decimal_exponent == exponent
+/// The decimal value of a finite double: its shortest round-trip decimal (Rust's `{:e}`, which
+/// prints the shortest digits that read back as the same double), as [`decimal_parts`] gives it.
+fn float_decimal(value: f64) -> Option<(bool, String, i64)> {
+    decimal_parts(&format!("{value:e}"))
 }
 
 /// Whether a number, written as JSON, denotes exactly its value (see [`exact_number`]).
@@ -594,14 +546,14 @@ fn exact_max<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Number, D::E
     exact_number_problem(raw.get()).map_err(de::Error::custom)
 }
 
-/// Compares two JSON numbers exactly: integers as integers, an integer with a float without
-/// rounding the integer to `f64` (10^18 + 1 is above `1e18`), floats as `f64`.
+/// Compares two JSON numbers exactly by their decimal values: integers as integers, anything
+/// else by the decimal that its text denotes (for a double read by [`exact_number`], its
+/// shortest round-trip decimal), so 10^18 + 1 is above `1e18` and an integer just above a
+/// decimal `max` is above it, whatever double the `max` reads as.
 fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ordering> {
     match (as_integer(a), as_integer(b)) {
         (Some(x), Some(y)) => Some(x.cmp(&y)),
-        (Some(x), None) => cmp_integer_float(x, b.as_f64()?),
-        (None, Some(y)) => cmp_integer_float(y, a.as_f64()?).map(Ordering::reverse),
-        (None, None) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        _ => Some(cmp_decimal(&number_decimal(a)?, &number_decimal(b)?)),
     }
 }
 
@@ -611,28 +563,55 @@ fn as_integer(n: &serde_json::Number) -> Option<i128> {
         .or_else(|| n.as_u64().map(i128::from))
 }
 
-/// Compares an integer (an `i64` or `u64`) with a finite float exactly.
-fn cmp_integer_float(i: i128, f: f64) -> Option<Ordering> {
-    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-    if !f.is_finite() {
-        return None;
+/// The decimal value of a JSON number (see [`decimal_parts`]).
+fn number_decimal(n: &serde_json::Number) -> Option<(bool, String, i64)> {
+    match as_integer(n) {
+        Some(i) => decimal_parts(&i.to_string()),
+        None => n.as_f64().filter(|f| f.is_finite()).and_then(float_decimal),
     }
-    if f >= TWO_POW_64 {
-        return Some(Ordering::Less);
+}
+
+/// Orders two decimals `(negative, digits, exponent)` with `digits` free of leading and trailing
+/// zeros (empty for zero), exactly.
+fn cmp_decimal(a: &(bool, String, i64), b: &(bool, String, i64)) -> Ordering {
+    let sign = |d: &(bool, String, i64)| -> i8 {
+        if d.1.is_empty() {
+            0
+        } else if d.0 {
+            -1
+        } else {
+            1
+        }
+    };
+    let (sa, sb) = (sign(a), sign(b));
+    if sa != sb || sa == 0 {
+        return sa.cmp(&sb);
     }
-    if f <= -TWO_POW_64 {
-        return Some(Ordering::Greater);
-    }
-    let whole = f.trunc();
-    // Exact: `whole` is an integer strictly inside +-2^64.
-    let w = whole as i128;
-    Some(i.cmp(&w).then(if f > whole {
-        Ordering::Less
-    } else if f < whole {
-        Ordering::Greater
+    // Same sign, both non-zero: compare magnitudes, then flip for negatives.
+    // The magnitude's order of size is (number of digits + exponent).
+    let size = |d: &(bool, String, i64)| {
+        i64::try_from(d.1.len())
+            .unwrap_or(i64::MAX)
+            .saturating_add(d.2)
+    };
+    let magnitude = size(a).cmp(&size(b)).then_with(|| {
+        // Same leading position: compare the digit strings left-aligned (padding with zeros).
+        let (x, y) = (a.1.as_bytes(), b.1.as_bytes());
+        let n = x.len().max(y.len());
+        (0..n)
+            .map(|i| {
+                let dx = x.get(i).copied().unwrap_or(b'0');
+                let dy = y.get(i).copied().unwrap_or(b'0');
+                dx.cmp(&dy)
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    if sa < 0 {
+        magnitude.reverse()
     } else {
-        Ordering::Equal
-    }))
+        magnitude
+    }
 }
 
 /// A limit on one intent argument.
@@ -769,8 +748,8 @@ impl Capability {
 
     /// Adds a `max` limit: the argument `name` must be a number no larger than `max`.
     ///
-    /// A float `max` must be written exactly by its JSON text (see [`exact_number`]): `0.5`
-    /// is accepted, `0.1` (written `0.1`, but not exactly one tenth) is refused.
+    /// A float `max` is compared by the decimal it is written as, its shortest round-trip
+    /// decimal (see [`exact_number`]): `0.1` is one tenth, exactly.
     pub fn max(
         mut self,
         name: &str,
@@ -1135,25 +1114,24 @@ mod tests {
         assert_eq!(ok("1e18").as_f64(), Some(1e18));
         assert_eq!(ok("1E22").as_f64(), Some(1e22));
         assert_eq!(ok("500.000").as_f64(), Some(500.0));
-        assert_eq!(
-            ok("18446744073709551616").as_f64(),
-            Some(18_446_744_073_709_551_616.0)
-        );
-        // 2^-1074 and the largest double, written out exactly.
-        let tiny = format!("{:.1074}", f64::from_bits(1));
-        assert_eq!(ok(&tiny).as_f64(), Some(f64::from_bits(1)));
-        let max = format!("{:.0}", f64::MAX);
-        assert_eq!(ok(&max).as_f64(), Some(f64::MAX));
+        assert_eq!(ok("18446744073709551615").as_u64(), Some(u64::MAX));
+        assert_eq!(ok("1e308").as_f64(), Some(1e308));
+        assert_eq!(ok("0.1").as_f64(), Some(0.1));
+        assert_eq!(ok("19.99").as_f64(), Some(19.99));
+        assert_eq!(ok("1.7976931348623157e308").as_f64(), Some(f64::MAX));
+        assert_eq!(ok("5e-324").as_f64(), Some(f64::from_bits(1)));
         assert_eq!(ok("0.000244140625").as_f64(), Some(2f64.powi(-12)));
-        refused("1e308");
-        refused("0.1");
+        // Each of these would be read as another number than it says.
         refused("500.0000000000000001");
         refused("499.99999999999999999");
         refused("9007199254740993.0");
+        refused("18446744073709551616");
         refused("18446744073709551617");
+        refused("0.10000000000000001");
+        refused(&format!("{:.1074}", f64::from_bits(1)));
         refused("1e400");
         refused("1e-400");
-        refused("5e-324");
+        refused("4e-324");
         refused(&format!("1{}", "0".repeat(5000)));
         refused("1e999999999999999999999");
         for bad in [
@@ -1164,7 +1142,40 @@ mod tests {
     }
 
     #[test]
-    fn builders_refuse_inexact_floats() {
+    fn numbers_compare_by_their_decimal_values_exactly() {
+        let n = |t: &str| exact_number(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        let cmp = |a: &str, b: &str| cmp_numbers(&n(a), &n(b));
+        use Ordering::{Equal, Greater, Less};
+        for (a, b, want) in [
+            ("500", "500", Equal),
+            ("500", "500.0", Equal),
+            ("-0.0", "0", Equal),
+            ("0.1", "0.1", Equal),
+            ("0.1", "1e-1", Equal),
+            ("19.99", "20", Less),
+            ("20", "19.99", Greater),
+            ("1000000000000000001", "1e18", Greater),
+            ("999999999999999999", "1e18", Less),
+            ("9007199254740993", "9007199254740992.0", Greater),
+            ("9007199254740992", "9007199254740992.0", Equal),
+            // 2^63 reads as the double 9223372036854775808, which prints as the shorter
+            // decimal 9.223372036854776e18: integers between the two compare with the decimal.
+            ("9223372036854775900", "9.223372036854776e18", Less),
+            ("9223372036854776001", "9.223372036854776e18", Greater),
+            ("-1", "0.5", Less),
+            ("-0.5", "-0.25", Less),
+            ("-3", "-20", Greater),
+            ("1e308", "1.7976931348623157e308", Less),
+            ("5e-324", "0", Greater),
+            ("18446744073709551615", "1e19", Greater),
+        ] {
+            assert_eq!(cmp(a, b), Some(want), "{a} vs {b}");
+            assert_eq!(cmp(b, a), Some(want.reverse()), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn builders_accept_every_finite_double_and_check_numbers() {
         let f = |x: f64| serde_json::Number::from_f64(x).unwrap();
         assert!(Capability::new("pay", "acct/*")
             .unwrap()
@@ -1174,32 +1185,25 @@ mod tests {
             .unwrap()
             .max("amount", f(1e18))
             .is_ok());
-        for bad in [0.1, 1e308, 19.99] {
-            assert!(matches!(
-                Capability::new("pay", "acct/*")
-                    .unwrap()
-                    .max("amount", f(bad)),
-                Err(Error::InvalidCapability(_))
-            ));
+        // Every finite double is written by serde_json as its shortest round-trip decimal,
+        // which is exactly the value it is compared as: the builders accept them all.
+        for good in [
+            0.1,
+            1e308,
+            19.99,
+            2f64.powi(-30),
+            f64::MAX,
+            f64::from_bits(1),
+        ] {
+            assert!(Capability::new("pay", "acct/*")
+                .unwrap()
+                .max("amount", f(good))
+                .is_ok());
+            let intent = Intent::new("pay", "acct/1")
+                .unwrap()
+                .arg("amount", ArgValue::List(vec![ArgValue::Number(f(good))]));
+            assert!(intent.check_numbers().is_ok(), "{good}");
         }
-        let intent = Intent::new("pay", "acct/1")
-            .unwrap()
-            .arg("amount", ArgValue::List(vec![ArgValue::Number(f(0.1))]));
-        assert!(matches!(
-            intent.check_numbers(),
-            Err(Error::InvalidCapability(_))
-        ));
-        // 2^-30 is a double, but its JSON text `9.313225746154785e-10` is not exactly it: the
-        // builder refuses what the verifier would refuse; the exact text is accepted.
-        let tiny = 2f64.powi(-30);
-        assert!(Capability::new("pay", "acct/*")
-            .unwrap()
-            .max("amount", f(tiny))
-            .is_err());
-        assert_eq!(
-            exact_number("9.31322574615478515625E-10").unwrap().as_f64(),
-            Some(tiny)
-        );
         let intent = Intent::new("pay", "acct/1")
             .unwrap()
             .arg("amount", ArgValue::Number(f(-0.0)));

@@ -740,7 +740,11 @@ fn inexact_numbers_and_non_canonical_resources_are_usage_errors() {
         )
     };
     // SPEC 3: the CLI reads numbers from their text, so it sees what a JSON parser would round.
-    for amount in ["500.0000000000000001", "499.99999999999999999", "1e308"] {
+    for amount in [
+        "500.0000000000000001",
+        "499.99999999999999999",
+        "0.10000000000000001",
+    ] {
         let err = seal("project/alpha/1", &format!("amount={amount}"));
         assert!(err.contains("--arg") && err.contains("exactly"), "{err}");
     }
