@@ -756,3 +756,86 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
     w.clock.advance(Duration::from_secs(1));
     verify(&v, &fresh(&w, &w.grant())).unwrap();
 }
+
+/// Collects the `problem` field of every `agent_handoff::redis` event, process-wide (the
+/// subscriber reports from its own thread).
+#[cfg(feature = "tracing")]
+mod events {
+    use std::sync::{Mutex, Once};
+
+    pub static PROBLEMS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Collector;
+
+    struct Problem(Option<String>);
+
+    impl tracing::field::Visit for Problem {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "problem" {
+                self.0 = Some(format!("{value:?}"));
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Collector {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if event.metadata().target() == "agent_handoff::redis" {
+                let mut problem = Problem(None);
+                event.record(&mut problem);
+                if let Some(p) = problem.0 {
+                    PROBLEMS.lock().unwrap().push(p);
+                }
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| tracing::subscriber::set_global_default(Collector).unwrap());
+    }
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn a_wrong_typed_key_is_reported_once_as_a_tracing_event() {
+    events::install();
+    let server = RedisServer::start();
+    let url = server.url();
+    let mut o = options();
+    o.namespace = "traced-ns".to_owned();
+    let key = "traced-ns:revocations:agents";
+    redis::cmd("SET")
+        .arg(key)
+        .arg("not a set")
+        .query::<()>(&mut raw(&url))
+        .unwrap();
+    let revs = RedisRevocations::open_with(&url, &o).unwrap();
+    // Ten retries or more (every 100 ms): still one event.
+    let err = revs
+        .wait_until_synced(Duration::from_millis(1500))
+        .unwrap_err();
+    assert!(
+        err.problem()
+            .contains(&format!("key `{key}` does not hold a set")),
+        "{err}"
+    );
+    let named: Vec<String> = events::PROBLEMS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.contains(key))
+        .cloned()
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(named[0].contains("WRONGTYPE"), "{named:?}");
+}
