@@ -83,8 +83,11 @@ pub struct RedisOptions {
     pub heartbeat: Duration,
     /// How long the subscriber waits between reconnection attempts (default 250 ms).
     pub retry_interval: Duration,
-    /// How long token and task revocations are kept (default: 1 hour + 5 s, like
-    /// [`MemoryRevocations`]). Set it to at least the maximum token lifetime plus leeway.
+    /// How long token and task revocations are kept after they are made (default
+    /// [`DEFAULT_RETENTION`], 3900 s, like [`MemoryRevocations`]). It must be at least the
+    /// `max_token_ttl + leeway` of the verifier using this instance: the verifier's builder
+    /// refuses less. Redis keeps entries for the longest retention any instance using the
+    /// namespace recorded, so a shorter one elsewhere cannot purge what this one needs.
     pub retention: Duration,
 }
 
@@ -507,6 +510,12 @@ impl Shared {
 ///    answer confirms that every announcement made before it has been seen;
 /// 4. on any error it reconnects (every [`retry_interval`](RedisOptions::retry_interval)) and
 ///    starts again at 1.
+///
+/// A revocation whose write to Redis fails returns the error and is pinned on this instance:
+/// no resync, announcement or missing entry lifts it here (anyone who can publish on the
+/// channel can make an instance re-read Redis, and that must never loosen it). The local view
+/// loosens only to follow Redis's state; [`restore_agent`](RedisRevocations::restore_agent)
+/// writes Redis first and changes nothing if that fails.
 ///
 /// [`check`](Revocations::check) reads memory only. If the view has not been confirmed for
 /// longer than the [`staleness_bound`](RedisOptions::staleness_bound) (or never was), it

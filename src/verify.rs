@@ -35,6 +35,9 @@ pub struct Limits {
     pub max_envelope_ttl: Duration,
     /// Longest delegation token lifetime (`exp - iat`). Default 1 hour: grants are made just
     /// in time for a task; long-lived authority belongs in the trust bundle, not in tokens.
+    /// The revocation store must keep revocations at least `max_token_ttl + leeway`
+    /// ([`required_retention`](crate::required_retention)); the builder refuses one that
+    /// does not.
     pub max_token_ttl: Duration,
     /// Most links in a chain. Default and maximum 8 (SPEC section 4): bounds the signature
     /// checks one envelope can demand.
