@@ -73,7 +73,8 @@ pub use crate::policy::{
 pub use crate::redis::{RedisOptions, RedisReplayCache, RedisRevocations};
 pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
 pub use crate::revocation::{
-    MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, TokenRef,
+    required_retention, MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked,
+    TokenRef, DEFAULT_RETENTION,
 };
 pub use crate::token::{
     DelegationToken, TokenBuilder, TokenHash, DEFAULT_ROOT_TTL, MAX_CAPABILITIES, MAX_DELEGATES,

@@ -20,10 +20,13 @@
 //! | `<ns>:revocations:tasks` | sorted set | task id → revoked at (tokens issued up to it are revoked) |
 //! | `<ns>:revocations:agents` | set | revoked agent ids |
 //! | `<ns>:revocations:cutoff` | sorted set | `cutoff` → the issued-before cut-off |
+//! | `<ns>:revocations:retention` | sorted set | `retention` → the longest retention (s) of any instance |
 //! | `<ns>:revocations:events` | channel | `token <id>`, `task <id>`, `agent <id>`, `cutoff -` |
 //!
 //! Token and task entries are dropped from Redis once nothing they revoke can still be valid
-//! (revoked at + retention); agent revocations stay until restored.
+//! (revoked at + the longest [`retention`](RedisOptions::retention) that any instance using
+//! the namespace recorded, so one instance configured shorter cannot purge what another still
+//! needs); agent revocations and the cut-off stay until restored or replaced.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,8 +83,11 @@ pub struct RedisOptions {
     pub heartbeat: Duration,
     /// How long the subscriber waits between reconnection attempts (default 250 ms).
     pub retry_interval: Duration,
-    /// How long token and task revocations are kept (default: 1 hour + 5 s, like
-    /// [`MemoryRevocations`]). Set it to at least the maximum token lifetime plus leeway.
+    /// How long token and task revocations are kept after they are made (default
+    /// [`DEFAULT_RETENTION`], 3900 s, like [`MemoryRevocations`]). It must be at least the
+    /// `max_token_ttl + leeway` of the verifier using this instance: the verifier's builder
+    /// refuses less. Redis keeps entries for the longest retention any instance using the
+    /// namespace recorded, so a shorter one elsewhere cannot purge what this one needs.
     pub retention: Duration,
 }
 
@@ -157,14 +163,30 @@ fn address(client: &Client) -> String {
 }
 
 fn store_error(store: &'static str, e: &RedisError) -> StoreError {
-    let what = if e.is_timeout() {
+    StoreError::new(store, redis_problem(e))
+}
+
+fn redis_problem(e: &RedisError) -> String {
+    if e.is_timeout() {
         "redis did not answer in time".to_owned()
     } else if e.is_connection_refusal() {
         "redis refused the connection (is it running?)".to_owned()
     } else {
         format!("redis error: {e}")
-    };
-    StoreError::new(store, what)
+    }
+}
+
+/// Why a key of the revocation state could not be read, naming it.
+fn key_problem(key: &str, expected: &str, e: &RedisError) -> String {
+    if e.code() == Some("WRONGTYPE") || e.kind() == ::redis::ErrorKind::UnexpectedReturnType {
+        format!(
+            "key `{key}` does not hold {expected} ({e}); something other than this library \
+             wrote under its namespace: inspect it with `TYPE {key}`, then delete it \
+             (revocations it should hold must be made again)"
+        )
+    } else {
+        format!("reading `{key}`: {}", redis_problem(e))
+    }
 }
 
 /// A few connections to one Redis, each with timeouts; a connection that failed is dropped and
@@ -357,6 +379,7 @@ struct Keys {
     tasks: String,
     agents: String,
     cutoff: String,
+    retention: String,
     channel: String,
 }
 
@@ -368,6 +391,7 @@ impl Keys {
             tasks: format!("{p}:tasks"),
             agents: format!("{p}:agents"),
             cutoff: format!("{p}:cutoff"),
+            retention: format!("{p}:retention"),
             channel: format!("{p}:events"),
         }
     }
@@ -376,10 +400,17 @@ impl Keys {
 /// What the verifier reads and the subscriber writes.
 #[derive(Debug)]
 struct Shared {
-    /// The local view; replaced wholesale by a resync.
+    /// The local view of Redis's state; replaced wholesale by a resync.
     view: RwLock<MemoryRevocations>,
+    /// Revocations made on this instance whose write to Redis failed. Never replaced by a
+    /// resync nor loosened by an announcement: what Redis lacks cannot undo them. Token and
+    /// task entries expire after the retention; an agent stays until this instance revokes
+    /// or restores it successfully.
+    pinned: MemoryRevocations,
     /// When Redis last confirmed the view (None: never).
     heard: Mutex<Option<Instant>>,
+    /// Why the subscriber last failed to synchronise (cleared by a successful resync).
+    problem: Mutex<Option<String>>,
     bound: Duration,
     retention: Duration,
 }
@@ -400,6 +431,43 @@ impl Shared {
         }
     }
 
+    /// Records why synchronising failed; a new reason is also reported once as a tracing
+    /// event (feature `tracing`), not on every retry.
+    fn set_problem(&self, problem: String) {
+        if let Ok(mut current) = self.problem.lock() {
+            if current.as_deref() != Some(problem.as_str()) {
+                #[cfg(feature = "tracing")]
+                tracing::error!(
+                    target: "agent_handoff::redis",
+                    problem = %problem,
+                    "revocations cannot synchronise with redis; every handoff is denied \
+                     (unavailable) until this is fixed"
+                );
+                *current = Some(problem);
+            }
+        }
+    }
+
+    fn clear_problem(&self) {
+        if let Ok(mut current) = self.problem.lock() {
+            *current = None;
+        }
+    }
+
+    /// `"; last problem: ..."`, or nothing.
+    fn last_problem(&self) -> String {
+        match self
+            .problem
+            .lock()
+            .ok()
+            .as_deref()
+            .and_then(Option::as_deref)
+        {
+            Some(p) => format!("; last problem: {p}"),
+            None => String::new(),
+        }
+    }
+
     /// Err if the view is older than the bound.
     fn fresh(&self) -> Result<(), StoreError> {
         let heard = *self
@@ -409,14 +477,19 @@ impl Shared {
         match heard {
             None => Err(StoreError::new(
                 REVOCATIONS,
-                "not yet synchronised with redis; denying until the first sync succeeds",
+                format!(
+                    "not yet synchronised with redis; denying until the first sync succeeds{}",
+                    self.last_problem()
+                ),
             )),
             Some(at) if at.elapsed() > self.bound => Err(StoreError::new(
                 REVOCATIONS,
                 format!(
-                    "no word from redis for {} ms (bound {} ms); denying until it answers again",
+                    "no word from redis for {} ms (bound {} ms); denying until it answers \
+                     again{}",
                     at.elapsed().as_millis(),
-                    self.bound.as_millis()
+                    self.bound.as_millis(),
+                    self.last_problem()
                 ),
             )),
             Some(_) => Ok(()),
@@ -437,6 +510,12 @@ impl Shared {
 ///    answer confirms that every announcement made before it has been seen;
 /// 4. on any error it reconnects (every [`retry_interval`](RedisOptions::retry_interval)) and
 ///    starts again at 1.
+///
+/// A revocation whose write to Redis fails returns the error and is pinned on this instance:
+/// no resync, announcement or missing entry lifts it here (anyone who can publish on the
+/// channel can make an instance re-read Redis, and that must never loosen it). The local view
+/// loosens only to follow Redis's state; [`restore_agent`](RedisRevocations::restore_agent)
+/// writes Redis first and changes nothing if that fails.
 ///
 /// [`check`](Revocations::check) reads memory only. If the view has not been confirmed for
 /// longer than the [`staleness_bound`](RedisOptions::staleness_bound) (or never was), it
@@ -491,7 +570,9 @@ impl RedisRevocations {
         let client = client(url)?;
         let shared = Arc::new(Shared {
             view: RwLock::new(MemoryRevocations::with_retention(options.retention)),
+            pinned: MemoryRevocations::with_retention(options.retention),
             heard: Mutex::new(None),
+            problem: Mutex::new(None),
             bound: options.staleness_bound,
             retention: options.retention,
         });
@@ -552,110 +633,175 @@ impl RedisRevocations {
         self.shared.view()?.stats()
     }
 
-    /// Applies a change to the local view, then writes it to Redis and announces it, in one
-    /// transaction. The local view changes first: if Redis fails, the revocation is in force
-    /// on this instance (until its next resync) but not shared, and the error says so.
+    /// Applies a revocation to the local view, then writes it to Redis and announces it
+    /// atomically (`MULTI` or one script). If Redis fails, the call returns the error (the
+    /// revocation is not shared with the other replicas) and the revocation is pinned on this
+    /// instance: no announcement, resync or absence of the entry in Redis can undo it here.
     fn write(
         &self,
-        local: impl FnOnce(&MemoryRevocations) -> Result<(), StoreError>,
-        remote: impl Fn(&mut ::redis::Pipeline),
-        announce: String,
+        local: impl Fn(&MemoryRevocations) -> Result<(), StoreError>,
+        remote: impl Fn(&mut Connection) -> RedisResult<()>,
+        keys: &[&str],
     ) -> Result<(), StoreError> {
         local(&self.shared.view()?)?;
+        match self.pool.run(|con| remote(con)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                local(&self.shared.pinned)?;
+                Err(StoreError::new(
+                    REVOCATIONS,
+                    format!(
+                        "{}; the revocation was not written to redis, so the other replicas do \
+                         not enforce it; it holds on this instance only (pinned: nothing read \
+                         from redis lifts it here): retry it",
+                        explain_write(e.problem(), keys)
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A token or task revocation: one script that keeps the entry (the later of the old and
+    /// new revocation time), records this instance's retention in the namespace, purges the
+    /// entries older than the longest retention any instance recorded, and announces it.
+    fn write_entry(&self, key: &str, member: &str, now: UnixTime, announce: &str) -> ::redis::Cmd {
+        let mut cmd = ::redis::cmd("EVAL");
+        cmd.arg(WRITE_ENTRY)
+            .arg(2)
+            .arg(key)
+            .arg(&self.keys.retention)
+            .arg(now.as_secs())
+            .arg(member)
+            .arg(self.shared.retention.as_secs())
+            .arg(&self.keys.channel)
+            .arg(announce);
+        cmd
+    }
+
+    /// Revokes a token (and every chain through it), on every replica. On an error the
+    /// revocation holds on this instance only: retry it.
+    pub fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
+        let announce = format!("token {id}");
+        self.write(
+            |v| v.revoke_token(id, now),
+            |con| {
+                self.write_entry(&self.keys.tokens, id.as_str(), now, &announce)
+                    .query::<()>(con)
+            },
+            &[&self.keys.tokens, &self.keys.retention],
+        )
+    }
+
+    /// Revokes every token of a task issued up to `now`, on every replica. On an error the
+    /// revocation holds on this instance only: retry it.
+    pub fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
+        let announce = format!("task {task}");
+        self.write(
+            |v| v.revoke_task(task, now),
+            |con| {
+                self.write_entry(&self.keys.tasks, task.as_str(), now, &announce)
+                    .query::<()>(con)
+            },
+            &[&self.keys.tasks, &self.keys.retention],
+        )
+    }
+
+    /// Revokes an agent on every replica, until [`restore_agent`](RedisRevocations::restore_agent).
+    /// On an error the revocation holds on this instance only: retry it.
+    pub fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        self.write(
+            |v| v.revoke_agent(agent),
+            |con| {
+                ::redis::pipe()
+                    .atomic()
+                    .sadd(&self.keys.agents, agent.as_str())
+                    .ignore()
+                    .publish(&self.keys.channel, format!("agent {agent}"))
+                    .ignore()
+                    .query::<()>(con)
+            },
+            &[&self.keys.agents],
+        )?;
+        // Durable in Redis now: a restore made on any replica may lift it.
+        self.shared.pinned.restore_agent(agent)
+    }
+
+    /// Lifts an agent revocation on every replica. Redis is written first: on an error
+    /// nothing changed, here or elsewhere, and the agent is still revoked.
+    pub fn restore_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
         self.pool
             .run(|con| {
-                let mut pipe = ::redis::pipe();
-                pipe.atomic();
-                remote(&mut pipe);
-                pipe.publish(&self.keys.channel, &announce).ignore();
-                pipe.query::<()>(con)
+                ::redis::pipe()
+                    .atomic()
+                    .srem(&self.keys.agents, agent.as_str())
+                    .ignore()
+                    .publish(&self.keys.channel, format!("agent {agent}"))
+                    .ignore()
+                    .query::<()>(con)
             })
             .map_err(|e| {
                 StoreError::new(
                     REVOCATIONS,
                     format!(
-                        "{}; the change holds on this instance only, retry it",
-                        e.problem()
+                        "{}; the agent is still revoked: retry it",
+                        explain_write(e.problem(), &[&self.keys.agents])
                     ),
                 )
-            })
-    }
-
-    /// Revokes a token (and every chain through it), on every replica.
-    pub fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
-        let purge_before = now.minus(self.shared.retention).as_secs();
-        self.write(
-            |v| v.revoke_token(id, now),
-            |pipe| {
-                pipe.cmd("ZADD")
-                    .arg(&self.keys.tokens)
-                    .arg("GT")
-                    .arg(now.as_secs())
-                    .arg(id.as_str())
-                    .ignore();
-                pipe.zrembyscore(&self.keys.tokens, "-inf", purge_before)
-                    .ignore();
-            },
-            format!("token {id}"),
-        )
-    }
-
-    /// Revokes every token of a task issued up to `now`, on every replica.
-    pub fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
-        let purge_before = now.minus(self.shared.retention).as_secs();
-        self.write(
-            |v| v.revoke_task(task, now),
-            |pipe| {
-                pipe.cmd("ZADD")
-                    .arg(&self.keys.tasks)
-                    .arg("GT")
-                    .arg(now.as_secs())
-                    .arg(task.as_str())
-                    .ignore();
-                pipe.zrembyscore(&self.keys.tasks, "-inf", purge_before)
-                    .ignore();
-            },
-            format!("task {task}"),
-        )
-    }
-
-    /// Revokes an agent on every replica, until [`restore_agent`](RedisRevocations::restore_agent).
-    pub fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
-        self.write(
-            |v| v.revoke_agent(agent),
-            |pipe| {
-                pipe.sadd(&self.keys.agents, agent.as_str()).ignore();
-            },
-            format!("agent {agent}"),
-        )
-    }
-
-    /// Lifts an agent revocation on every replica.
-    pub fn restore_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
-        self.write(
-            |v| v.restore_agent(agent),
-            |pipe| {
-                pipe.srem(&self.keys.agents, agent.as_str()).ignore();
-            },
-            format!("agent {agent}"),
-        )
+            })?;
+        self.shared.pinned.restore_agent(agent)?;
+        self.shared.view()?.restore_agent(agent)
     }
 
     /// Revokes every token and envelope issued before `cutoff`, on every replica. A later
-    /// cut-off replaces an earlier one; an earlier one is ignored.
+    /// cut-off replaces an earlier one; an earlier one is ignored. On an error the cut-off
+    /// holds on this instance only: retry it.
     pub fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
         self.write(
             |v| v.revoke_issued_before(cutoff),
-            |pipe| {
-                pipe.cmd("ZADD")
+            |con| {
+                ::redis::pipe()
+                    .atomic()
+                    .cmd("ZADD")
                     .arg(&self.keys.cutoff)
                     .arg("GT")
                     .arg(cutoff.as_secs())
                     .arg("cutoff")
-                    .ignore();
+                    .ignore()
+                    .publish(&self.keys.channel, "cutoff -")
+                    .ignore()
+                    .query::<()>(con)
             },
-            "cutoff -".to_owned(),
+            &[&self.keys.cutoff],
         )
+    }
+}
+
+/// The script of a token or task revocation. KEYS: the entries, the retention record. ARGV:
+/// now, member, this instance's retention (s), channel, announcement.
+const WRITE_ENTRY: &str = r"
+local recorded = tonumber(redis.call('ZSCORE', KEYS[2], 'retention') or '0')
+local own = tonumber(ARGV[3])
+if recorded < own then
+  redis.call('ZADD', KEYS[2], own, 'retention')
+  recorded = own
+end
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - recorded)
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+";
+
+/// A write's error, naming the keys it uses when one holds the wrong type.
+fn explain_write(problem: &str, keys: &[&str]) -> String {
+    if problem.contains("WRONGTYPE") {
+        let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+        format!(
+            "{problem} (one of {} holds a value of the wrong type: only this library may write \
+             under its namespace; inspect it with `TYPE <key>` and delete it)",
+            keys.join(", ")
+        )
+    } else {
+        problem.to_owned()
     }
 }
 
@@ -667,7 +813,14 @@ impl Revocations for RedisRevocations {
             .view
             .read()
             .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))?;
-        view.check(query)
+        match view.check(query)? {
+            Some(revoked) => Ok(Some(revoked)),
+            None => self.shared.pinned.check(query),
+        }
+    }
+
+    fn retention(&self) -> Option<Duration> {
+        Some(self.shared.retention)
     }
 }
 
@@ -727,22 +880,37 @@ impl Subscriber {
 
     /// One connection's life: subscribe, resync, then follow announcements and heartbeats.
     fn session(&self) -> End {
-        let Ok(mut sub_con) = connect(&self.client, self.connect_timeout, self.io_timeout) else {
-            return End::Failed;
+        let failed = |problem: String| {
+            self.shared.set_problem(problem);
+            End::Failed
         };
-        let Ok(mut con) = connect(&self.client, self.connect_timeout, self.io_timeout) else {
-            return End::Failed;
+        let connection = || connect(&self.client, self.connect_timeout, self.io_timeout);
+        let mut sub_con = match connection() {
+            Ok(con) => con,
+            Err(e) => return failed(format!("cannot connect: {}", redis_problem(&e))),
+        };
+        let mut con = match connection() {
+            Ok(con) => con,
+            Err(e) => return failed(format!("cannot connect: {}", redis_problem(&e))),
         };
         let mut pubsub = sub_con.as_pubsub();
-        if pubsub.subscribe(&self.keys.channel).is_err() {
-            return End::Failed;
+        if let Err(e) = pubsub.subscribe(&self.keys.channel) {
+            return failed(format!(
+                "cannot subscribe to `{}`: {}",
+                self.keys.channel,
+                redis_problem(&e)
+            ));
         }
         // Subscribed first: anything announced from now on reaches us, so a snapshot read now
         // plus the announcements that follow is complete.
         let started = Instant::now();
-        if self.resync(&mut con).is_err() {
-            return End::Failed;
+        if let Err(problem) = self.register_retention(&mut con) {
+            return failed(problem);
         }
+        if let Err(problem) = self.resync(&mut con) {
+            return failed(problem);
+        }
+        self.shared.clear_problem();
         self.shared.mark_heard(started);
         if pubsub.set_read_timeout(Some(self.poll)).is_err() {
             return End::Failed;
@@ -785,28 +953,60 @@ impl Subscriber {
         }
     }
 
-    /// Reads the whole state and replaces the local view.
-    fn resync(&self, con: &mut Connection) -> RedisResult<()> {
+    /// Records this instance's retention in the namespace (if it is longer than the one
+    /// recorded), so that no writer purges an entry this instance still needs. Only reads
+    /// when the record is already long enough.
+    fn register_retention(&self, con: &mut Connection) -> Result<(), String> {
+        let key = &self.keys.retention;
+        let own = self.shared.retention.as_secs();
+        let recorded: Option<u64> = con
+            .zscore(key, "retention")
+            .map_err(|e| key_problem(key, "a sorted set", &e))?;
+        if recorded.is_none_or(|r| r < own) {
+            ::redis::cmd("ZADD")
+                .arg(key)
+                .arg("GT")
+                .arg(own)
+                .arg("retention")
+                .query::<()>(con)
+                .map_err(|e| key_problem(key, "a sorted set", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole state and replaces the local view. The error names the key that
+    /// could not be read and why.
+    fn resync(&self, con: &mut Connection) -> Result<(), String> {
         let view = MemoryRevocations::with_retention(self.shared.retention);
-        let tokens: Vec<(String, u64)> = con.zrange_withscores(&self.keys.tokens, 0, -1)?;
+        let keys = &self.keys;
+        let tokens: Vec<(String, u64)> = con
+            .zrange_withscores(&keys.tokens, 0, -1)
+            .map_err(|e| key_problem(&keys.tokens, "a sorted set", &e))?;
         for (id, at) in tokens {
             if let Ok(id) = id.parse::<TokenId>() {
                 let _ = view.revoke_token(&id, UnixTime::from_secs(at));
             }
         }
-        let tasks: Vec<(String, u64)> = con.zrange_withscores(&self.keys.tasks, 0, -1)?;
+        let tasks: Vec<(String, u64)> = con
+            .zrange_withscores(&keys.tasks, 0, -1)
+            .map_err(|e| key_problem(&keys.tasks, "a sorted set", &e))?;
         for (task, at) in tasks {
             if let Ok(task) = task.parse::<TaskId>() {
                 let _ = view.revoke_task(&task, UnixTime::from_secs(at));
             }
         }
-        let agents: Vec<String> = con.smembers(&self.keys.agents)?;
+        let agents: Vec<String> = con
+            .smembers(&keys.agents)
+            .map_err(|e| key_problem(&keys.agents, "a set", &e))?;
         for agent in agents {
             if let Ok(agent) = agent.parse::<AgentId>() {
                 let _ = view.revoke_agent(&agent);
             }
         }
-        if let Some(cutoff) = con.zscore::<_, _, Option<u64>>(&self.keys.cutoff, "cutoff")? {
+        let cutoff = con
+            .zscore::<_, _, Option<u64>>(&keys.cutoff, "cutoff")
+            .map_err(|e| key_problem(&keys.cutoff, "a sorted set", &e))?;
+        if let Some(cutoff) = cutoff {
             let _ = view.revoke_issued_before(UnixTime::from_secs(cutoff));
         }
         match self.shared.view.write() {
@@ -814,10 +1014,7 @@ impl Subscriber {
                 *current = view;
                 Ok(())
             }
-            Err(_) => Err(RedisError::from((
-                ::redis::ErrorKind::Client,
-                "revocation view lock poisoned",
-            ))),
+            Err(_) => Err("revocation view lock poisoned".to_owned()),
         }
     }
 

@@ -74,17 +74,44 @@ impl fmt::Display for Revoked {
 pub trait Revocations: fmt::Debug + Send + Sync {
     /// The first revocation that applies to this handoff, if any.
     fn check(&self, query: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError>;
+
+    /// How long the store keeps a token or task revocation after the time it was made
+    /// (`Some(retention)`: an entry revoked at `t` may be forgotten from `t + retention`
+    /// on), or `None` if it never forgets one. Agent revocations and the issued-before
+    /// cut-off must never be forgotten.
+    ///
+    /// [`VerifierBuilder::build`](crate::VerifierBuilder::build) refuses a store whose
+    /// retention is shorter than the longest time a revoked credential can still pass that
+    /// verifier's time checks (`max_token_ttl + leeway`, SPEC section 6 step 8): a store that
+    /// forgets earlier would let a revoked token verify again.
+    fn retention(&self) -> Option<Duration>;
 }
 
 impl<T: Revocations + ?Sized> Revocations for Arc<T> {
     fn check(&self, query: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
         (**self).check(query)
     }
+    fn retention(&self) -> Option<Duration> {
+        (**self).retention()
+    }
 }
 
-/// The default for revoked-entry retention: every token issued before a revocation has
-/// expired after the longest token lifetime (1 hour) plus leeway (5 s).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600 + 5);
+/// The default for revoked-entry retention: 1 hour 5 minutes, the longest time a token
+/// revoked at `t` can still verify at a verifier with the default maximum token lifetime
+/// (1 hour) and the largest leeway a verifier accepts (300 s). A verifier with a longer
+/// `max_token_ttl` needs a store made with
+/// [`MemoryRevocations::with_retention`] (its builder says so).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600 + 300);
+
+/// The shortest retention a revocation store needs for a verifier with these limits: a token
+/// issued at or before the revocation time `t` expires at the latest at
+/// `t + max_token_ttl` and stops verifying `leeway` later (SPEC section 6 step 8). Envelopes
+/// are not revoked by id, and a chain is refused once any of its links has expired, so the
+/// envelope lifetime adds nothing.
+#[must_use]
+pub fn required_retention(max_token_ttl: Duration, leeway: Duration) -> Duration {
+    max_token_ttl.saturating_add(leeway)
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -170,8 +197,9 @@ impl MemoryRevocations {
         MemoryRevocations::with_retention(DEFAULT_RETENTION)
     }
 
-    /// An empty store whose token and task entries live for `retention` (set it to at least
-    /// the verifier's maximum token lifetime plus leeway).
+    /// An empty store whose token and task entries live for `retention` after the time they
+    /// were revoked. It must be at least the `max_token_ttl + leeway` of every verifier that
+    /// reads the store ([`required_retention`]); the verifier's builder refuses a shorter one.
     #[must_use]
     pub fn with_retention(retention: Duration) -> MemoryRevocations {
         MemoryRevocations {
@@ -356,5 +384,9 @@ impl Revocations for MemoryRevocations {
             }
         }
         Ok(None)
+    }
+
+    fn retention(&self) -> Option<Duration> {
+        Some(self.retention)
     }
 }

@@ -16,7 +16,10 @@ use crate::jws::{self, Kind};
 use crate::link_cache::{LinkCache, LinkCacheStats, ParsedLink, DEFAULT_LINK_CACHE_CAPACITY};
 use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
 use crate::replay::{Freshness, MemoryReplayCache, ReplayCache};
-use crate::revocation::{MemoryRevocations, RevocationQuery, Revocations, TokenRef};
+use crate::revocation::{
+    required_retention, MemoryRevocations, RevocationQuery, Revocations, TokenRef,
+    DEFAULT_RETENTION,
+};
 use crate::token::{DelegationToken, TokenClaims, TokenHash};
 use crate::trust::KeyResolver;
 
@@ -32,6 +35,9 @@ pub struct Limits {
     pub max_envelope_ttl: Duration,
     /// Longest delegation token lifetime (`exp - iat`). Default 1 hour: grants are made just
     /// in time for a task; long-lived authority belongs in the trust bundle, not in tokens.
+    /// The revocation store must keep revocations at least `max_token_ttl + leeway`
+    /// ([`required_retention`](crate::required_retention)); the builder refuses one that
+    /// does not.
     pub max_token_ttl: Duration,
     /// Most links in a chain. Default and maximum 8 (SPEC section 4): bounds the signature
     /// checks one envelope can demand.
@@ -351,7 +357,7 @@ pub struct VerifierBuilder {
     limits: Limits,
     clock: Arc<dyn Clock>,
     policy: Arc<dyn Policy>,
-    revocations: Arc<dyn Revocations>,
+    revocations: Option<Arc<dyn Revocations>>,
     replay: Option<Arc<dyn ReplayCache>>,
     audit: Option<Arc<dyn AuditSink>>,
     on_audit_failure: AuditFailure,
@@ -393,9 +399,11 @@ impl VerifierBuilder {
         self.policy = Arc::new(policy);
         self
     }
-    /// The revocation store (default: an empty [`MemoryRevocations`]).
+    /// The revocation store (default: an empty [`MemoryRevocations`]). Its
+    /// [`retention`](Revocations::retention) must cover `max_token_ttl + leeway`, or
+    /// [`build`](VerifierBuilder::build) refuses it.
     pub fn revocations(mut self, revocations: impl Revocations + 'static) -> Self {
-        self.revocations = Arc::new(revocations);
+        self.revocations = Some(Arc::new(revocations));
         self
     }
     /// The replay cache (default: a [`MemoryReplayCache`] of default capacity).
@@ -438,13 +446,39 @@ impl VerifierBuilder {
                 "a leeway above 300 s defeats expiry; fix the clocks instead".to_owned(),
             ));
         }
+        // SPEC section 6 step 8: a store that forgets a revocation while the credential it
+        // kills can still pass the time checks would let that credential verify again.
+        let required = required_retention(l.max_token_ttl, l.leeway);
+        let revocations = match self.revocations {
+            Some(store) => store,
+            None => Arc::new(MemoryRevocations::with_retention(
+                required.max(DEFAULT_RETENTION),
+            )),
+        };
+        if let Some(retention) = revocations.retention() {
+            if retention < required {
+                return Err(Error::Config(format!(
+                    "the revocation store forgets a token or task revocation {} s after it is \
+                     made, but a revoked token can still pass this verifier's time checks for \
+                     {} s (max_token_ttl {} s + leeway {} s), so it would verify again: give \
+                     the store a retention of at least {} s \
+                     (`MemoryRevocations::with_retention`, `RedisOptions::retention`), or lower \
+                     max_token_ttl or leeway",
+                    retention.as_secs(),
+                    required.as_secs(),
+                    l.max_token_ttl.as_secs(),
+                    l.leeway.as_secs(),
+                    required.as_secs()
+                )));
+            }
+        }
         Ok(HandoffVerifier {
             me: self.me,
             keys: self.keys,
             limits: self.limits,
             clock: self.clock,
             policy: self.policy,
-            revocations: self.revocations,
+            revocations,
             replay: self
                 .replay
                 .unwrap_or_else(|| Arc::new(MemoryReplayCache::default())),
@@ -502,7 +536,7 @@ impl HandoffVerifier {
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             policy: Arc::new(ChainScopePolicy),
-            revocations: Arc::new(MemoryRevocations::new()),
+            revocations: None,
             replay: None,
             audit: None,
             on_audit_failure: AuditFailure::Deny,

@@ -71,6 +71,9 @@ impl Revocations for DownRevocations {
     fn check(&self, _: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
         Err(StoreError::new("revocations", "connection refused"))
     }
+    fn retention(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// What the handler saw: one entry per call.

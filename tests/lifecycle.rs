@@ -485,3 +485,192 @@ fn a_full_replay_cache_denies_with_unavailable_and_keeps_live_entries() {
         );
     }
 }
+
+// ------------------------------------------------- retention covers every revoked credential
+
+/// A root grant of task-42 living the default maximum of one hour, issued at `T0`.
+fn hour_long_root(w: &World) -> DelegationToken {
+    DelegationToken::root(&w.orchestrator.identity)
+        .delegate_to(&w.planner.public())
+        .task("task-42".parse().unwrap())
+        .allow("tickets.*", "project/alpha/*")
+        .unwrap()
+        .depth(2)
+        .ttl(Duration::from_secs(3600))
+        .issued_at(UnixTime::from_secs(T0))
+        .sign()
+        .unwrap()
+}
+
+/// Any write purges the entries that are due: the store forgets what it no longer retains.
+fn purge_by_writing(store: &MemoryRevocations, at: UnixTime) {
+    let unrelated: TokenId = "token-id-unrelated-0000001".parse().unwrap();
+    store.revoke_token(&unrelated, at).unwrap();
+}
+
+#[test]
+fn a_store_that_forgets_before_a_revoked_token_expires_is_refused() {
+    let w = World::new();
+    // The issue's case: the old default store (3605 s) with the largest leeway.
+    let err = w
+        .verifier_builder(&w.executor)
+        .revocations(MemoryRevocations::with_retention(Duration::from_secs(3605)))
+        .leeway(Duration::from_secs(300))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "verifier configuration: the revocation store forgets a token or task revocation 3605 s after \
+         it is made, but a revoked token can still pass this verifier's time checks for 3900 s \
+         (max_token_ttl 3600 s + leeway 300 s), so it would verify again: give the store a \
+         retention of at least 3900 s (`MemoryRevocations::with_retention`, \
+         `RedisOptions::retention`), or lower max_token_ttl or leeway"
+    );
+    // A longer token lifetime needs a longer store than the default one.
+    let mut limits = Limits::default();
+    limits.max_token_ttl = Duration::from_secs(7200);
+    let err = w
+        .verifier_builder(&w.executor)
+        .revocations(MemoryRevocations::new())
+        .limits(limits)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("3900 s after it is made, but a revoked token can still pass this verifier's time checks for 7205 s"),
+        "{err}"
+    );
+    // One second short is refused; exactly enough is accepted.
+    let short = MemoryRevocations::with_retention(Duration::from_secs(7204));
+    assert!(w
+        .verifier_builder(&w.executor)
+        .revocations(short)
+        .limits(limits)
+        .build()
+        .is_err());
+    let enough =
+        MemoryRevocations::with_retention(required_retention(limits.max_token_ttl, limits.leeway));
+    assert_eq!(
+        enough.retention(),
+        Some(Duration::from_secs(7205)),
+        "the store reports what it keeps"
+    );
+    w.verifier_builder(&w.executor)
+        .revocations(enough)
+        .limits(limits)
+        .build()
+        .unwrap();
+    // The default store covers the default lifetime at every leeway a verifier accepts, and
+    // a verifier without a store gets one long enough for its limits.
+    assert_eq!(
+        MemoryRevocations::new().retention(),
+        Some(DEFAULT_RETENTION)
+    );
+    w.verifier_builder(&w.executor)
+        .leeway(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    HandoffVerifier::builder(w.executor.id().clone(), w.bundle.clone())
+        .audit(DiscardAudit)
+        .limits(limits)
+        .build()
+        .unwrap();
+}
+
+#[test]
+fn a_revoked_token_stays_revoked_until_it_expires_with_the_largest_leeway() {
+    // The issue's reproduction: leeway 300 s, the default store, a root living an hour,
+    // revoked at T0 + 1; later writes purge what the store no longer retains.
+    let w = World::new();
+    let v = w
+        .verifier_builder(&w.executor)
+        .leeway(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let root = hour_long_root(&w);
+    w.clock.set(UnixTime::from_secs(T0 + 1));
+    w.revocations.revoke_token(root.id(), w.now()).unwrap();
+
+    // At T0 + 3700 the old 3605 s store had forgotten it, and the root (in force until
+    // T0 + 3900 with the leeway) was allowed.
+    for at in [T0 + 3700, T0 + 3899] {
+        w.clock.set(UnixTime::from_secs(at));
+        purge_by_writing(&w.revocations, w.now());
+        let r = assert_reason(
+            verify(&v, &w.request(std::slice::from_ref(&root))),
+            Reason::Revoked,
+        );
+        assert!(
+            r.detail().contains(&format!("token `{}`", root.id())),
+            "{r}"
+        );
+    }
+    // The boundary: one second before the end of the retention (T0 + 1 + 3900) the entry is
+    // kept; from then on it is dropped, and by then the token has expired.
+    w.clock.set(UnixTime::from_secs(T0 + 3900));
+    purge_by_writing(&w.revocations, w.now());
+    assert_eq!(w.revocations.stats().unwrap().tokens, 2, "still retained");
+    assert_reason(
+        verify(&v, &w.request(std::slice::from_ref(&root))),
+        Reason::Expired,
+    );
+    w.clock.set(UnixTime::from_secs(T0 + 1 + 3900));
+    purge_by_writing(&w.revocations, w.now());
+    assert_eq!(w.revocations.stats().unwrap().tokens, 1, "dropped");
+    assert_reason(
+        verify(&v, &w.request(std::slice::from_ref(&root))),
+        Reason::Expired,
+    );
+}
+
+#[test]
+fn a_completed_or_revoked_task_stays_revoked_until_its_tokens_expire() {
+    for via_grant in [true, false] {
+        let w = World::new();
+        let v = w
+            .verifier_builder(&w.executor)
+            .leeway(Duration::from_secs(300))
+            .build()
+            .unwrap();
+        let root = hour_long_root(&w);
+        w.clock.set(UnixTime::from_secs(T0 + 1));
+        if via_grant {
+            TaskGrant::with_clock(root.clone(), w.revocations.clone(), w.clock.clone())
+                .unwrap()
+                .complete()
+                .unwrap();
+        } else {
+            w.revocations
+                .revoke_task(root.claimed_task(), w.now())
+                .unwrap();
+        }
+        for at in [T0 + 3700, T0 + 3899] {
+            w.clock.set(UnixTime::from_secs(at));
+            purge_by_writing(&w.revocations, w.now());
+            assert_eq!(w.revocations.stats().unwrap().tasks, 1, "at {at}");
+            let r = assert_reason(
+                verify(&v, &w.request(std::slice::from_ref(&root))),
+                Reason::Revoked,
+            );
+            assert!(r.detail().contains("task `task-42` is revoked"), "{r}");
+        }
+        w.clock.set(UnixTime::from_secs(T0 + 3900));
+        purge_by_writing(&w.revocations, w.now());
+        assert_eq!(w.revocations.stats().unwrap().tasks, 1, "kept to T0 + 3901");
+        assert_reason(
+            verify(&v, &w.request(std::slice::from_ref(&root))),
+            Reason::Expired,
+        );
+        w.clock.set(UnixTime::from_secs(T0 + 3901));
+        purge_by_writing(&w.revocations, w.now());
+        assert_eq!(
+            w.revocations.stats().unwrap().tasks,
+            0,
+            "dropped at T0 + 3901"
+        );
+        assert_reason(
+            verify(&v, &w.request(std::slice::from_ref(&root))),
+            Reason::Expired,
+        );
+    }
+}

@@ -392,3 +392,450 @@ fn auth_comes_from_the_url_and_secrets_stay_out_of_errors_and_debug() {
     o.io_timeout = Duration::ZERO;
     assert!(RedisReplayCache::open_with(&good, w.executor.id(), &o).is_err());
 }
+
+// ------------------------------------------------------------------------------- retention
+
+fn revocations_with(url: &str, retention: Duration) -> Arc<RedisRevocations> {
+    let mut o = options();
+    o.retention = retention;
+    let r = Arc::new(RedisRevocations::open_with(url, &o).unwrap());
+    r.wait_until_synced(Duration::from_secs(10)).unwrap();
+    r
+}
+
+/// A verifier with the largest leeway, memory replay, at the world's (fixed) time.
+fn wide_leeway(w: &World, revs: &Arc<RedisRevocations>) -> HandoffVerifier {
+    w.verifier_builder(&w.executor)
+        .leeway(Duration::from_secs(300))
+        .revocations(Arc::clone(revs))
+        .build()
+        .unwrap()
+}
+
+/// A root of `task` living the default maximum of one hour, issued at `at`.
+fn hour_long_root(w: &World, task: &str, at: UnixTime) -> DelegationToken {
+    DelegationToken::root(&w.orchestrator.identity)
+        .delegate_to(&w.planner.public())
+        .task(task.parse().unwrap())
+        .allow("tickets.*", "project/alpha/*")
+        .unwrap()
+        .ttl(Duration::from_secs(3600))
+        .issued_at(at)
+        .sign()
+        .unwrap()
+}
+
+fn zscore(url: &str, key: &str, member: &str) -> Option<u64> {
+    redis::cmd("ZSCORE")
+        .arg(key)
+        .arg(member)
+        .query(&mut raw(url))
+        .unwrap()
+}
+
+#[test]
+fn redis_refuses_a_short_retention_and_keeps_revocations_until_their_tokens_expire() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    let base = w.now();
+
+    // The old default retention with the largest leeway: refused, saying both numbers.
+    let short = revocations_with(&url, Duration::from_secs(3605));
+    let err = w
+        .verifier_builder(&w.executor)
+        .leeway(Duration::from_secs(300))
+        .revocations(Arc::clone(&short))
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "forgets a token or task revocation 3605 s after it is made, but a revoked token \
+             can still pass this verifier's time checks for 3900 s"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("`RedisOptions::retention`"),
+        "{err}"
+    );
+    drop(short);
+
+    // The default retention covers the default lifetime at the largest leeway.
+    let revs = revocations(&url);
+    assert_eq!(revs.retention(), Some(DEFAULT_RETENTION));
+    wide_leeway(&w, &revs);
+    let by_token = hour_long_root(&w, "task-token", base);
+    let by_task = hour_long_root(&w, "task-revoked", base);
+    let by_grant = hour_long_root(&w, "task-completed", base);
+    let revoked_at = base.plus(Duration::from_secs(1));
+    w.clock.set(revoked_at);
+    revs.revoke_token(by_token.id(), revoked_at).unwrap();
+    revs.revoke_task(by_task.claimed_task(), revoked_at)
+        .unwrap();
+    TaskGrant::with_clock(by_grant.clone(), Arc::clone(&revs), w.clock.clone())
+        .unwrap()
+        .complete()
+        .unwrap();
+
+    let entries = |url: &str| {
+        (
+            zscore(
+                url,
+                "agent-handoff:revocations:tokens",
+                by_token.id().as_str(),
+            ),
+            zscore(url, "agent-handoff:revocations:tasks", "task-revoked"),
+            zscore(url, "agent-handoff:revocations:tasks", "task-completed"),
+        )
+    };
+    let at = |s: u64| base.plus(Duration::from_secs(s));
+    let kept = Some(revoked_at.as_secs());
+    // Every token or task write purges that kind's entries that are due.
+    let write_at = |s: u64| {
+        let unrelated: TokenId = "token-id-unrelated-0000001".parse().unwrap();
+        revs.revoke_token(&unrelated, at(s)).unwrap();
+        revs.revoke_task(&"task-unrelated".parse().unwrap(), at(s))
+            .unwrap();
+    };
+
+    // One second before the retention ends (revoked at + 3900 s) a write purges nothing; a
+    // replica that reads Redis afresh denies all three up to their last valid second.
+    write_at(3900);
+    assert_eq!(entries(&url), (kept, kept, kept));
+    let replica = revocations(&url);
+    let v = wide_leeway(&w, &replica);
+    for s in [3700, 3899] {
+        w.clock.set(at(s));
+        for root in [&by_token, &by_task, &by_grant] {
+            let r = assert_reason(verify(&v, &fresh(&w, root)), Reason::Revoked);
+            assert!(
+                r.detail().contains("is revoked"),
+                "{} at +{s}: {r}",
+                root.claimed_task()
+            );
+        }
+    }
+    // From the end of the retention on, a write drops them; by then they have expired.
+    write_at(3901);
+    assert_eq!(entries(&url), (None, None, None));
+    let replica = revocations(&url);
+    let v = wide_leeway(&w, &replica);
+    for s in [3900, 3901] {
+        w.clock.set(at(s));
+        for root in [&by_token, &by_task, &by_grant] {
+            assert_reason(verify(&v, &fresh(&w, root)), Reason::Expired);
+        }
+    }
+}
+
+#[test]
+fn an_instance_with_a_shorter_retention_cannot_purge_what_another_needs() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    // One replica allows tokens of two hours; another, configured for one, writes.
+    let long = revocations_with(&url, Duration::from_secs(7205));
+    let short = revocations_with(&url, Duration::from_secs(3605));
+    assert_eq!(
+        zscore(&url, "agent-handoff:revocations:retention", "retention"),
+        Some(7205)
+    );
+    let now = w.now();
+    let id: TokenId = "token-id-two-hours-000001".parse().unwrap();
+    short.revoke_token(&id, now).unwrap();
+    let other: TokenId = "token-id-unrelated-0000001".parse().unwrap();
+    short
+        .revoke_token(&other, now.plus(Duration::from_secs(3700)))
+        .unwrap();
+    assert_eq!(
+        zscore(&url, "agent-handoff:revocations:tokens", id.as_str()),
+        Some(now.as_secs()),
+        "the short-lived writer purged an entry the long-lived replica still needs"
+    );
+    short
+        .revoke_token(&other, now.plus(Duration::from_secs(7205)))
+        .unwrap();
+    assert_eq!(
+        zscore(&url, "agent-handoff:revocations:tokens", id.as_str()),
+        None
+    );
+    drop(long);
+}
+
+// ------------------------------------------------------ a failed write is never undone
+
+fn config_set(url: &str, name: &str, value: &str) {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query::<()>(&mut raw(url))
+        .unwrap();
+}
+
+/// Makes Redis refuse every write (out of memory), or accept them again.
+fn refuse_writes(url: &str, refuse: bool) {
+    config_set(url, "maxmemory-policy", "noeviction");
+    config_set(url, "maxmemory", if refuse { "1" } else { "0" });
+}
+
+fn publish(url: &str, message: &str) {
+    redis::cmd("PUBLISH")
+        .arg("agent-handoff:revocations:events")
+        .arg(message)
+        .query::<i64>(&mut raw(url))
+        .unwrap();
+}
+
+fn connections_received(url: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut raw(url))
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Publishes an announcement no writer makes, which makes every subscriber drop its
+/// connection and read the whole state again; returns once `revs` has done so.
+fn force_resync(url: &str, revs: &RedisRevocations) {
+    let before = connections_received(url);
+    publish(url, "resync -");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The subscriber opens two connections per session (one of them ours: `raw`).
+    while connections_received(url) < before + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never reconnected"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    revs.wait_until_synced(Duration::from_secs(10)).unwrap();
+}
+
+#[test]
+fn a_revocation_redis_refused_is_reported_and_no_announcement_undoes_it() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    let revs = revocations(&url);
+    let v = replica(&w, &url, &revs);
+    let v = {
+        drop(v);
+        // Replay in memory: Redis refuses the replay keys' writes too.
+        w.verifier_builder(&w.executor)
+            .revocations(Arc::clone(&revs))
+            .build()
+            .unwrap()
+    };
+    let grant = w.grant();
+    verify(&v, &fresh(&w, &grant)).unwrap();
+
+    refuse_writes(&url, true);
+    let err = revs.revoke_token(grant.id(), w.now()).unwrap_err();
+    assert!(err.problem().contains("OOM"), "{err}");
+    assert!(
+        err.problem().contains(
+            "the revocation was not written to redis, so the other replicas do not enforce it"
+        ),
+        "{err}"
+    );
+    let token_revoked = format!("token `{}` is revoked", grant.id());
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains(&token_revoked), "{r}");
+
+    // Anyone who can publish: the entry named (absent from Redis), then a full resync.
+    publish(&url, &format!("token {}", grant.id()));
+    force_resync(&url, &revs);
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains(&token_revoked), "{r}");
+
+    // An agent revocation that failed is not lifted by an announcement of the agent.
+    assert!(revs.revoke_agent(w.planner.id()).is_err());
+    publish(&url, &format!("agent {}", w.planner.id()));
+    std::thread::sleep(Duration::from_millis(300));
+    force_resync(&url, &revs);
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains("agent"), "{r}");
+
+    // Once Redis accepts writes: a retry shares the revocation; a restore lifts the agent.
+    refuse_writes(&url, false);
+    revs.revoke_token(grant.id(), w.now()).unwrap();
+    revs.restore_agent(w.planner.id()).unwrap();
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains(&token_revoked), "{r}");
+    let other = revocations(&url);
+    let v2 = w
+        .verifier_builder(&w.executor)
+        .revocations(Arc::clone(&other))
+        .build()
+        .unwrap();
+    let r = assert_reason(verify(&v2, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains(&token_revoked), "{r}");
+    // An unrelated grant passes: the agent was restored everywhere.
+    w.clock.advance(Duration::from_secs(1));
+    let later = w.grant();
+    verify(&v, &fresh(&w, &later)).unwrap();
+}
+
+#[test]
+fn a_restore_redis_refused_changes_nothing() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    let revs = revocations(&url);
+    let v = w
+        .verifier_builder(&w.executor)
+        .revocations(Arc::clone(&revs))
+        .build()
+        .unwrap();
+    let grant = w.grant();
+    revs.revoke_agent(w.planner.id()).unwrap();
+    assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+
+    refuse_writes(&url, true);
+    let err = revs.restore_agent(w.planner.id()).unwrap_err();
+    assert!(err.problem().contains("OOM"), "{err}");
+    assert!(
+        err.problem().contains("the agent is still revoked"),
+        "{err}"
+    );
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains("agent"), "{r}");
+
+    refuse_writes(&url, false);
+    revs.restore_agent(w.planner.id()).unwrap();
+    verify(&v, &fresh(&w, &grant)).unwrap();
+}
+
+#[test]
+fn a_wrong_typed_key_denies_and_the_error_names_it() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    let key = "agent-handoff:revocations:tokens";
+    redis::cmd("SET")
+        .arg(key)
+        .arg("not a sorted set")
+        .query::<()>(&mut raw(&url))
+        .unwrap();
+    let revs = Arc::new(RedisRevocations::open_with(&url, &options()).unwrap());
+    let err = revs
+        .wait_until_synced(Duration::from_millis(1500))
+        .unwrap_err();
+    let named = format!("key `{key}` does not hold a sorted set");
+    assert!(err.problem().contains(&named), "{err}");
+    assert!(err.problem().contains("WRONGTYPE"), "{err}");
+    assert!(err.problem().contains(&format!("TYPE {key}")), "{err}");
+    let v = w
+        .verifier_builder(&w.executor)
+        .revocations(Arc::clone(&revs))
+        .build()
+        .unwrap();
+    let grant = w.grant();
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Unavailable);
+    assert!(r.detail().contains(&named), "{r}");
+    // A write through the broken key names it too.
+    let err = revs.revoke_token(grant.id(), w.now()).unwrap_err();
+    assert!(err.problem().contains("WRONGTYPE"), "{err}");
+    assert!(err.problem().contains(&format!("`{key}`")), "{err}");
+
+    // Deleting it restores service by itself (the pinned revocation still holds here).
+    redis::cmd("DEL")
+        .arg(key)
+        .query::<()>(&mut raw(&url))
+        .unwrap();
+    revs.wait_until_synced(Duration::from_secs(10)).unwrap();
+    assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    w.clock.advance(Duration::from_secs(1));
+    verify(&v, &fresh(&w, &w.grant())).unwrap();
+}
+
+/// Collects the `problem` field of every `agent_handoff::redis` event, process-wide (the
+/// subscriber reports from its own thread).
+#[cfg(feature = "tracing")]
+mod events {
+    use std::sync::{Mutex, Once};
+
+    pub static PROBLEMS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Collector;
+
+    struct Problem(Option<String>);
+
+    impl tracing::field::Visit for Problem {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "problem" {
+                self.0 = Some(format!("{value:?}"));
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Collector {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if event.metadata().target() == "agent_handoff::redis" {
+                let mut problem = Problem(None);
+                event.record(&mut problem);
+                if let Some(p) = problem.0 {
+                    PROBLEMS.lock().unwrap().push(p);
+                }
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| tracing::subscriber::set_global_default(Collector).unwrap());
+    }
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn a_wrong_typed_key_is_reported_once_as_a_tracing_event() {
+    events::install();
+    let server = RedisServer::start();
+    let url = server.url();
+    let mut o = options();
+    o.namespace = "traced-ns".to_owned();
+    let key = "traced-ns:revocations:agents";
+    redis::cmd("SET")
+        .arg(key)
+        .arg("not a set")
+        .query::<()>(&mut raw(&url))
+        .unwrap();
+    let revs = RedisRevocations::open_with(&url, &o).unwrap();
+    // Ten retries or more (every 100 ms): still one event.
+    let err = revs
+        .wait_until_synced(Duration::from_millis(1500))
+        .unwrap_err();
+    assert!(
+        err.problem()
+            .contains(&format!("key `{key}` does not hold a set")),
+        "{err}"
+    );
+    let named: Vec<String> = events::PROBLEMS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.contains(key))
+        .cloned()
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(named[0].contains("WRONGTYPE"), "{named:?}");
+}

@@ -1378,6 +1378,9 @@ impl Revocations for Broken {
     fn check(&self, _: &RevocationQuery<'_>) -> Result<Option<Revoked>, StoreError> {
         Err(StoreError::new("revocations", "connection refused"))
     }
+    fn retention(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 impl ReplayCache for Broken {
     fn check_and_insert(
