@@ -314,6 +314,16 @@ pub enum Error {
     /// The verifier's configuration is incomplete or inconsistent.
     #[error("verifier configuration: {0}")]
     Config(String),
+    /// An existing audit log was refused for appending: its chain is broken, it has no
+    /// header, or its mode (signed or unsigned, and the signer) is not the one asked for.
+    #[error("audit log `{}` refused: {source}", path.display())]
+    AuditLog {
+        /// The log file.
+        path: PathBuf,
+        /// The first bad line, and what is wrong with it.
+        #[source]
+        source: crate::audit::AuditLogError,
+    },
     /// An input/output error on a named file.
     #[error("{action} `{}`: {source}", path.display())]
     Io {

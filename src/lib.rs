@@ -37,8 +37,9 @@ pub mod http_binding;
 #[cfg(feature = "tracing")]
 pub use crate::audit::TracingAudit;
 pub use crate::audit::{
-    verify_audit_log, AuditLogError, AuditLogSummary, AuditRecord, AuditSink, ClaimedFacts,
-    Decision, DiscardAudit, JsonlAudit, MemoryAudit, SyncPolicy,
+    verify_audit_log, AuditLogError, AuditLogFault, AuditLogReport, AuditLogSummary, AuditRecord,
+    AuditSignatures, AuditSink, ClaimedFacts, Decision, DiscardAudit, JsonlAudit, MemoryAudit,
+    SyncPolicy,
 };
 pub use crate::audit::{verify_audit_log_extends, verify_audit_log_signed};
 pub use crate::capability::{ArgValue, Capability, Intent, Limit, LimitName, Pattern};

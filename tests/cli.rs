@@ -775,17 +775,20 @@ fn audit_verify_names_the_first_bad_line() {
     let s = &stdout_json_lines(&a)[0];
     assert_eq!(s["intact"], true);
     assert_eq!(s["records"], 3);
+    assert_eq!(s["signatures"], "none");
 
-    // Turn the recorded denial of line 2 into an allow: line 3's `prev` no longer matches.
+    // Turn the recorded denial of line 3 (after the header and the allow) into an allow:
+    // line 4's `prev` no longer matches.
     let log = env.read("audit.jsonl");
     let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
-    assert!(lines[1].contains("\"replayed\""));
-    lines[1] = lines[1].replace("\"deny\"", "\"allow\"");
+    assert!(lines[0].contains("\"mode\":\"unsigned\""));
+    assert!(lines[2].contains("\"replayed\""));
+    lines[2] = lines[2].replace("\"deny\"", "\"allow\"");
     env.write("audit.jsonl", &(lines.join("\n") + "\n"));
     let a = env.run(&["audit", "verify", "audit.jsonl"]).code(1);
     let s = &stdout_json_lines(&a)[0];
     assert_eq!(s["intact"], false);
-    assert_eq!(s["line"], 3);
+    assert_eq!(s["line"], 4);
 
     usage_error(&env, &["audit", "verify", "missing.jsonl"]);
 }
@@ -805,6 +808,7 @@ fn audit_verify_checks_signatures_with_key() {
         &serde_json::to_string(&other.key().to_jwk()).unwrap(),
     );
     let me = signer.id().clone();
+    let kid = signer.kid().to_string();
     let audit =
         JsonlAudit::open_signed(env.path("signed.jsonl"), std::sync::Arc::new(signer)).unwrap();
     let verifier = HandoffVerifier::builder(me, TrustBundle::new("acme.example").unwrap())
@@ -826,18 +830,36 @@ fn audit_verify_checks_signatures_with_key() {
             "signed.jsonl",
         ])
         .code(0);
-    assert_eq!(stdout_json_lines(&a)[0]["records"], 2);
-    // The wrong key: the first line's signature fails.
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["intact"], true);
+    assert_eq!(s["records"], 2);
+    assert_eq!(s["signatures"], "verified");
+    assert_eq!(s["kid"], kid);
+    // Without the key a signed log is never reported plainly intact: exit 1, chain intact,
+    // signatures not checked.
+    let a = env.run(&["audit", "verify", "signed.jsonl"]).code(1);
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["intact"], false);
+    assert_eq!(s["chain_intact"], true);
+    assert_eq!(s["signatures"], "not_checked");
+    assert_eq!(s["kid"], kid);
+    assert_eq!(s["records"], 2);
+    assert!(s.get("line").is_none());
+    assert!(s["problem"].as_str().unwrap().contains("--key"));
+    // The wrong key: the header names another key.
     let a = env
         .run(&["audit", "verify", "--key", "other.jwk.json", "signed.jsonl"])
         .code(1);
-    assert_eq!(stdout_json_lines(&a)[0]["line"], 1);
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["line"], 1);
+    assert!(s["problem"].as_str().unwrap().contains("signed by key"));
     // An edit of the last line: invisible to the hash chain alone, caught by the signature.
     let log = env.read("signed.jsonl");
     let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
-    lines[1] = lines[1].replace("\"malformed\"", "\"replayed\"");
+    lines[2] = lines[2].replace("\"malformed\"", "\"replayed\"");
     env.write("signed.jsonl", &(lines.join("\n") + "\n"));
-    env.run(&["audit", "verify", "signed.jsonl"]).code(0);
+    let a = env.run(&["audit", "verify", "signed.jsonl"]).code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["chain_intact"], true);
     let a = env
         .run(&[
             "audit",
@@ -847,7 +869,7 @@ fn audit_verify_checks_signatures_with_key() {
             "signed.jsonl",
         ])
         .code(1);
-    assert_eq!(stdout_json_lines(&a)[0]["line"], 2);
+    assert_eq!(stdout_json_lines(&a)[0]["line"], 3);
     usage_error(
         &env,
         &["audit", "verify", "--key", "missing.jwk", "signed.jsonl"],

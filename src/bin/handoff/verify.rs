@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_handoff::{
-    verify_audit_log, verify_audit_log_signed, AgentKey, Capability, Context, DiscardAudit,
+    verify_audit_log, verify_audit_log_signed, AgentKey, AuditSignatures, Capability, Context, DiscardAudit,
     FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations, Policy,
     Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
     MAX_ENVELOPE_BYTES,
@@ -203,7 +203,24 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
         )));
     }
     let checked = match &args.key {
-        None => verify_audit_log(&args.file),
+        None => verify_audit_log(&args.file).map(|report| match report.signatures {
+            AuditSignatures::Unsigned => (report.summary, json!({"signatures": "none"}), true),
+            AuditSignatures::NotChecked { signer, kid } => (
+                report.summary,
+                json!({
+                    "signatures": "not_checked",
+                    "signer": signer.to_string(),
+                    "kid": kid.to_string(),
+                    "problem": "the log is signed but its signatures were not checked: pass `--key <signer.jwk.json>` to check them",
+                }),
+                false,
+            ),
+            _ => (
+                report.summary,
+                json!({"signatures": "unknown"}),
+                false,
+            ),
+        }),
         Some(key_path) => {
             let text = std::fs::read_to_string(key_path).map_err(|e| {
                 CliError::new(format!(
@@ -212,20 +229,32 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
                 ))
             })?;
             let key = AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))?;
-            verify_audit_log_signed(&args.file, &key)
+            verify_audit_log_signed(&args.file, &key).map(|summary| {
+                (
+                    summary,
+                    json!({"signatures": "verified", "kid": key.kid().to_string()}),
+                    true,
+                )
+            })
         }
     };
     match checked {
-        Ok(summary) => {
-            print_line(
-                &json!({
-                    "intact": true,
-                    "records": summary.records,
-                    "head": URL_SAFE_NO_PAD.encode(summary.head),
-                })
-                .to_string(),
-            )?;
-            Ok(ExitCode::SUCCESS)
+        Ok((summary, signatures, proven)) => {
+            let mut out = json!({
+                "intact": proven,
+                "chain_intact": true,
+                "records": summary.records,
+                "head": URL_SAFE_NO_PAD.encode(summary.head),
+            });
+            if let (Some(out), Some(extra)) = (out.as_object_mut(), signatures.as_object()) {
+                out.extend(extra.clone());
+            }
+            print_line(&out.to_string())?;
+            Ok(if proven {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(DENIED)
+            })
         }
         Err(e) if e.line == 0 => Err(CliError::new(format!("<FILE.JSONL>: {}", e.problem))),
         Err(e) => {
