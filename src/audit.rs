@@ -936,7 +936,14 @@ fn check_chain(
             });
         }
     }
-    Ok((AuditLogSummary { records, head: prev }, mode, seq))
+    Ok((
+        AuditLogSummary {
+            records,
+            head: prev,
+        },
+        mode,
+        seq,
+    ))
 }
 
 /// Emits every record as a structured `tracing` event (target `agent_handoff::audit`;

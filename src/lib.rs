@@ -59,8 +59,8 @@ pub use crate::link_cache::{LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
 #[cfg(feature = "cedar")]
 pub use crate::policy::CedarPolicy;
 pub use crate::policy::{
-    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy, SharedRulePolicy,
-    MAX_POLICY_BYTES,
+    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, PolicyWarning, RulePolicy,
+    SharedRulePolicy, MAX_POLICY_BYTES,
 };
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisOptions, RedisReplayCache, RedisRevocations};

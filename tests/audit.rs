@@ -368,15 +368,18 @@ fn a_signed_log_with_a_forged_unsigned_line_is_refused_on_open() {
     let err = JsonlAudit::open_signed(&path, executor_signer(&w)).unwrap_err();
     assert_fault(&err, 8, AuditLogFault::MissingSignature);
     let e = verify_audit_log(&path).unwrap_err();
-    assert_eq!((e.line, e.kind), (8, AuditLogFault::MissingSignature), "{e}");
+    assert_eq!(
+        (e.line, e.kind),
+        (8, AuditLogFault::MissingSignature),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_signed_log_whose_last_sig_was_stripped_is_refused() {
     let (w, _dir, path, _) = setup();
     let mut l = lines(&path);
-    let mut last: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&l[6]).unwrap();
+    let mut last: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&l[6]).unwrap();
     assert!(last.remove("sig").is_some());
     l[6] = serde_json::Value::Object(last).to_string();
     write_lines(&path, &l);
@@ -387,7 +390,11 @@ fn a_signed_log_whose_last_sig_was_stripped_is_refused() {
         assert_fault(&err, 7, AuditLogFault::MissingSignature);
     }
     let e = verify_audit_log(&path).unwrap_err();
-    assert_eq!((e.line, e.kind), (7, AuditLogFault::MissingSignature), "{e}");
+    assert_eq!(
+        (e.line, e.kind),
+        (7, AuditLogFault::MissingSignature),
+        "{e}"
+    );
     // Stripping every signature leaves the signed header: still refused, at line 1.
     let stripped: Vec<String> = lines(&path)
         .iter()

@@ -946,6 +946,88 @@ context = { environment = "staging" }
 }
 
 #[test]
+fn policy_check_warns_about_rules_that_never_match_and_overlapping_tiers() {
+    let env = Env::new();
+    env.write(
+        "warn.toml",
+        r#"version = "w1"
+
+[tiers.low]
+actions = ["payments.quote"]
+
+[[rule]]
+name = "executor-anything"
+effect = "allow"
+senders = ["spiffe://acme.example/agents/*"]
+
+[[rule]]
+name = "executor-pays"
+effect = "allow"
+senders = ["spiffe://acme.example/agents/executor"]
+actions = ["payments.execute"]
+
+[[rule]]
+name = "medium-only"
+effect = "deny"
+recipients = ["spiffe://acme.example/tools/payments"]
+tiers = ["medium"]
+
+[tiers.medium]
+actions = ["tickets.close.bulk"]
+"#,
+    );
+    let a = env.run(&["policy", "check", "warn.toml"]).code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["valid"], true);
+    let warnings: Vec<&str> = d["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    // `payments.quote` (line 4) carves an action out of the built-in `payments.*`.
+    assert!(
+        warnings[0].starts_with("line 4: tiers `low` and `high` overlap: `payments.quote`"),
+        "{warnings:?}"
+    );
+    // `executor-pays` (its name on line 12) is shadowed by `executor-anything` (line 7).
+    assert!(
+        warnings[1].starts_with(
+            "line 12: rule `executor-pays` can never match: the earlier rule `executor-anything` (line 7)"
+        ),
+        "{warnings:?}"
+    );
+    // `tickets.close.bulk` (line 24) is carved out of the built-in `tickets.close*`.
+    assert!(
+        warnings[2].starts_with("line 24: tiers `high` and `medium` overlap: `tickets.close.bulk`"),
+        "{warnings:?}"
+    );
+    // The same, one a line on standard error, with the file.
+    let err = stderr(&a);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    for (line, w) in lines.iter().zip(&warnings) {
+        assert_eq!(*line, format!("warning: warn.toml: {w}"));
+    }
+
+    // A rule that names only a tier no action is ever in.
+    env.write(
+        "never.toml",
+        "version = \"w2\"\n[[rule]]\nname = \"reads\"\neffect = \"allow\"\ntiers = [\"low\"]\n",
+    );
+    let a = env.run(&["policy", "check", "never.toml"]).code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["warnings"].as_array().unwrap().len(), 1, "{d}");
+    assert!(
+        d["warnings"][0].as_str().unwrap().starts_with(
+            "line 3: rule `reads` can never match: no action is ever in its tiers (`low`)"
+        ),
+        "{d}"
+    );
+}
+
+#[test]
 fn policy_check_validates_a_file_and_names_the_line() {
     let env = Env::new();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/policy.toml");
@@ -953,6 +1035,9 @@ fn policy_check_validates_a_file_and_names_the_line() {
     let d = &stdout_json_lines(&a)[0];
     assert_eq!(d["valid"], true);
     assert_eq!(d["version"], "2027-01-15.1");
+    // The example policy is clean.
+    assert_eq!(d["warnings"], serde_json::json!([]));
+    assert_eq!(stderr(&a), "");
     env.write(
         "bad.toml",
         "version = \"1\"\n[[rule]]\nname = \"x\"\neffect = \"maybe\"\n",

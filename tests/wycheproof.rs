@@ -175,10 +175,16 @@ fn every_low_order_point_encoding_is_refused_as_a_key() {
         let point = CompressedEdwardsY(bytes).decompress().expect("decodes");
         let order = p["order"].as_u64().unwrap();
         assert!(point.is_small_order(), "{hx}");
-        assert!((Scalar::from(order) * point).is_identity(), "{hx}: [order]P");
+        assert!(
+            (Scalar::from(order) * point).is_identity(),
+            "{hx}: [order]P"
+        );
         if order > 1 {
             let half = Scalar::from(order / 2) * point;
-            assert!(!half.is_identity(), "{hx}: order is not smaller than stated");
+            assert!(
+                !half.is_identity(),
+                "{hx}: order is not smaller than stated"
+            );
         }
         let err = AgentKey::from_bytes(&bytes).unwrap_err();
         assert!(matches!(err, Error::Key { .. }), "{hx}: {err}");

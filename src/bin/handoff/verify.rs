@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_handoff::{
-    verify_audit_log, verify_audit_log_signed, AgentKey, AuditSignatures, Capability, Context, DiscardAudit,
-    FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations, Policy,
-    Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
+    verify_audit_log, verify_audit_log_signed, AgentKey, AuditSignatures, Capability, Context,
+    DiscardAudit, FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations,
+    Policy, Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
     MAX_ENVELOPE_BYTES,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -271,16 +271,22 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
     }
 }
 
-/// `handoff policy check <file>`: loads the rule policy; prints its version, or the problem
-/// with its line. Exit 0 valid, 1 invalid, 2 unreadable.
+/// `handoff policy check <file>`: loads the rule policy; prints its version and warnings (also
+/// to standard error, with their lines), or the problem with its line. Exit 0 valid (with or
+/// without warnings), 1 invalid, 2 unreadable.
 pub(crate) fn policy_check(args: &PolicyCheckArgs) -> CliResult<ExitCode> {
     match RulePolicy::from_file(&args.file) {
         Ok(policy) => {
+            // Warnings do not make the file invalid: they go to standard error, one a line.
+            for w in policy.warnings() {
+                eprintln!("warning: {}: {w}", args.file.display());
+            }
             print_line(
                 &json!({
                     "valid": true,
                     "file": args.file.display().to_string(),
                     "version": policy.version(),
+                    "warnings": policy.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })
                 .to_string(),
             )?;
