@@ -716,8 +716,8 @@ impl RulePolicy {
         }
         for (j, (rule, rspec)) in self.rules.iter().zip(&spec.rules).enumerate() {
             let here = line(rspec.name.span());
-            if let Some(shadow) = self.rules.iter().take(j).position(|r| r.covers(rule)) {
-                let earlier = &self.rules[shadow];
+            let shadow = self.rules.iter().take(j).position(|r| r.covers(rule));
+            if let Some((shadow, earlier)) = shadow.and_then(|i| Some((i, self.rules.get(i)?))) {
                 out.push(PolicyWarning {
                     line: here,
                     message: format!(
