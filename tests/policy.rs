@@ -756,3 +756,72 @@ effect = "allow"
         "all",
     );
 }
+
+#[test]
+fn warnings_name_shadowed_rules_and_stay_bounded() {
+    let p: RulePolicy = r#"
+version = "w1"
+[[rule]]
+name = "no-payments"
+effect = "deny"
+actions = ["payments.*"]
+
+[[rule]]
+name = "bare-payments"
+effect = "allow"
+actions = ["payments"]
+context = { environment = "prod" }
+
+[[rule]]
+name = "tenant-a"
+effect = "allow"
+context = { tenant = ["a", "b"] }
+
+[[rule]]
+name = "tenant-a-reads"
+effect = "allow"
+actions = ["tickets.read"]
+context = { tenant = "a" }
+
+[[rule]]
+name = "tenant-c-reads"
+effect = "allow"
+actions = ["tickets.read"]
+context = { tenant = "c" }
+"#
+    .parse()
+    .unwrap();
+    let w: Vec<(usize, &str)> = p
+        .warnings()
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    // `payments.*` also matches `payments`, so the later rule can never decide.
+    assert_eq!(w[0].0, 9);
+    assert!(
+        w[0].1.starts_with(
+            "rule `bare-payments` can never match: the earlier rule `no-payments` (line 4)"
+        ),
+        "{w:?}"
+    );
+    assert_eq!(w[1].0, 20);
+    assert!(
+        w[1].1.starts_with("rule `tenant-a-reads` can never match"),
+        "{w:?}"
+    );
+
+    // Many warnings: at most 100, then one notice that the check stopped.
+    let mut text = String::from("version = \"many\"\n");
+    for i in 0..500 {
+        text.push_str(&format!("[[rule]]\nname = \"r{i}\"\neffect = \"deny\"\n"));
+    }
+    let p: RulePolicy = text.parse().unwrap();
+    assert_eq!(p.warnings().len(), 101);
+    let last = p.warnings().last().unwrap();
+    assert_eq!(last.line, 0);
+    assert!(
+        last.message.starts_with("the check stopped early"),
+        "{last}"
+    );
+}

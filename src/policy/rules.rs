@@ -47,6 +47,11 @@ use crate::policy::{Policy, PolicyDecision, PolicyRequest};
 /// The largest policy file accepted (1 MiB).
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
+/// How many pattern comparisons the warnings of a policy may cost, and how many warnings
+/// there may be, so that checking any file within [`MAX_POLICY_BYTES`] stays quick.
+const LINT_BUDGET: u64 = 4_000_000;
+const MAX_WARNINGS: usize = 100;
+
 /// The name of the decision when no rule matches.
 const DEFAULT_DENY: &str = "default-deny";
 
@@ -229,7 +234,8 @@ pub struct RulePolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PolicyWarning {
-    /// The 1-based line of the file it is about (0 when it concerns only built-in values).
+    /// The 1-based line of the file it is about (0 when it concerns no line of the file: only
+    /// built-in values, or the notice that the check stopped early).
     pub line: usize,
     /// What is wrong, and what to do about it.
     pub message: String,
@@ -687,10 +693,19 @@ impl RulePolicy {
                 .or_else(|| table.map(|(k, _)| k.span()))
                 .map_or(0, line)
         };
-        for (i, a) in self.tiers.iter().enumerate() {
+        // Bounded work on any file: at most LINT_BUDGET pattern comparisons and
+        // MAX_WARNINGS warnings (each needs a line number, found by scanning the source).
+        let mut budget = LINT_BUDGET;
+        let mut stopped = false;
+        'tiers: for (i, a) in self.tiers.iter().enumerate() {
             for b in self.tiers.iter().skip(i + 1) {
                 for p in &a.actions {
                     for q in &b.actions {
+                        if budget == 0 || out.len() >= MAX_WARNINGS {
+                            stopped = true;
+                            break 'tiers;
+                        }
+                        budget -= 1;
                         let (wide, wide_tier, narrow, narrow_tier) = if action_covers(p, q) {
                             (p, a, q, b)
                         } else if action_covers(q, p) {
@@ -714,12 +729,26 @@ impl RulePolicy {
                 }
             }
         }
-        for (j, (rule, rspec)) in self.rules.iter().zip(&spec.rules).enumerate() {
-            let here = line(rspec.name.span());
-            let shadow = self.rules.iter().take(j).position(|r| r.covers(rule));
-            if let Some((shadow, earlier)) = shadow.and_then(|i| Some((i, self.rules.get(i)?))) {
+        'rules: for (j, (rule, rspec)) in self.rules.iter().zip(&spec.rules).enumerate() {
+            if stopped {
+                break;
+            }
+            let mut shadow = None;
+            for (i, earlier) in self.rules.iter().take(j).enumerate() {
+                let cost = earlier.size().saturating_mul(rule.size());
+                if cost > budget || out.len() >= MAX_WARNINGS {
+                    stopped = true;
+                    break 'rules;
+                }
+                budget -= cost;
+                if earlier.covers(rule) {
+                    shadow = Some((i, earlier));
+                    break;
+                }
+            }
+            if let Some((shadow, earlier)) = shadow {
                 out.push(PolicyWarning {
-                    line: here,
+                    line: line(rspec.name.span()),
                     message: format!(
                         "rule `{}` can never match: the earlier rule `{}` (line {}) matches every handoff it matches and decides first; move it above, or narrow `{}`",
                         esc(&rule.name),
@@ -738,7 +767,7 @@ impl RulePolicy {
                 };
                 if !names.iter().any(reachable) {
                     out.push(PolicyWarning {
-                        line: here,
+                        line: line(rspec.name.span()),
                         message: format!(
                             "rule `{}` can never match: no action is ever in its tiers ({}): they list no actions and none is the `default_tier`; give the tier `actions = [...]`",
                             esc(&rule.name),
@@ -749,6 +778,14 @@ impl RulePolicy {
             }
         }
         out.sort_by_key(|w| w.line);
+        if stopped {
+            out.push(PolicyWarning {
+                line: 0,
+                message: format!(
+                    "the check stopped early (more than {MAX_WARNINGS} warnings, or too many patterns to compare): fix the warnings shown and check again"
+                ),
+            });
+        }
         out
     }
 
@@ -831,6 +868,27 @@ impl Rule {
 }
 
 impl Rule {
+    /// A bound on the work of one [`covers`](Rule::covers) comparison's side.
+    fn size(&self) -> u64 {
+        fn len<T>(l: &Option<Vec<T>>) -> u64 {
+            l.as_ref()
+                .map_or(0, |l| u64::try_from(l.len()).unwrap_or(u64::MAX))
+        }
+        1 + len(&self.senders)
+            + len(&self.recipients)
+            + len(&self.actions)
+            + len(&self.resources)
+            + len(&self.tiers)
+            + self
+                .context
+                .iter()
+                .map(|(_, c)| match c {
+                    Condition::Equals(_) => 1,
+                    Condition::In(l) => u64::try_from(l.len()).unwrap_or(u64::MAX),
+                })
+                .fold(0u64, u64::saturating_add)
+    }
+
     /// Whether every handoff `later` matches is matched by `self` (sound, not complete: `false`
     /// when unsure).
     fn covers(&self, later: &Rule) -> bool {
