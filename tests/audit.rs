@@ -525,6 +525,43 @@ fn a_log_without_a_header_is_refused_with_a_way_forward() {
     assert_eq!(summary, sink.head().unwrap());
 }
 
+#[test]
+fn malformed_headers_second_headers_long_lines_and_empty_logs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    drop(JsonlAudit::open(&path).unwrap());
+    let header = lines(&path).remove(0);
+    let fault = |path: &Path| {
+        let e = verify_audit_log(path).unwrap_err();
+        (e.line, e.kind)
+    };
+
+    // A second header after the first.
+    let second = forged_line(&header, 1).replace("\"time\"", "\"format\":\"x\",\"time\"");
+    write_lines(&path, &[header.clone(), second]);
+    assert_eq!(fault(&path), (2, AuditLogFault::Malformed));
+
+    // A line longer than 1 MiB is refused without reading it whole.
+    let long = format!("{{\"seq\":1,\"pad\":\"{}\"}}", "x".repeat(1 << 20));
+    write_lines(&path, &[header.clone(), long]);
+    let e = verify_audit_log(&path).unwrap_err();
+    assert_eq!((e.line, e.kind), (2, AuditLogFault::Malformed), "{e}");
+    assert!(e.problem.contains("1 MiB"), "{e}");
+
+    // Unknown format and mode in the header.
+    for (from, to) in [
+        ("audit log v2", "audit log v9"),
+        ("\"unsigned\"", "\"sometimes\""),
+    ] {
+        write_lines(&path, &[header.replace(from, to)]);
+        assert_eq!(fault(&path), (1, AuditLogFault::Malformed), "{to}");
+    }
+
+    // An empty file: nothing to verify, not even a header (opening it starts a new log).
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(fault(&path), (1, AuditLogFault::NoHeader));
+}
+
 #[derive(Debug)]
 struct FailingSink;
 

@@ -790,6 +790,35 @@ fn audit_verify_names_the_first_bad_line() {
     assert_eq!(s["intact"], false);
     assert_eq!(s["line"], 4);
 
+    // `verify --audit` never continues a signed log unsigned.
+    let signer = agent_handoff::AgentIdentity::generate(EXECUTOR.parse().unwrap());
+    drop(
+        agent_handoff::JsonlAudit::open_signed(
+            env.path("signed.jsonl"),
+            std::sync::Arc::new(signer),
+        )
+        .unwrap(),
+    );
+    let before = env.read("signed.jsonl");
+    let err = usage_error(
+        &env,
+        &[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--audit",
+            "signed.jsonl",
+            &e2,
+        ],
+    );
+    assert!(
+        err.contains("is signed by") && err.contains("writes unsigned logs only"),
+        "{err}"
+    );
+    assert_eq!(env.read("signed.jsonl"), before);
+
     usage_error(&env, &["audit", "verify", "missing.jsonl"]);
 }
 
