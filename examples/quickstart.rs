@@ -260,10 +260,10 @@ fn main() -> Result<()> {
     for line in std::fs::read_to_string(&log)?.lines() {
         println!("   {line}");
     }
-    let summary = verify_audit_log(&log).map_err(|e| format!("audit log broken: {e}"))?;
+    let report = verify_audit_log(&log).map_err(|e| format!("audit log broken: {e}"))?;
     println!(
-        "\n   verify_audit_log: {} records, chain intact. Logs are in {}",
-        summary.records,
+        "\n   verify_audit_log: a header line and {} records, chain intact (unsigned log). Logs are in {}",
+        report.summary.records,
         dir.display()
     );
     Ok(())

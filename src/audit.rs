@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +18,7 @@ use crate::clock::UnixTime;
 use crate::envelope::HandoffMode;
 use crate::error::{Error, Reason, StoreError};
 use crate::id::{AgentId, TaskId, TokenId};
-use crate::identity::{AgentIdentity, AgentKey};
+use crate::identity::{AgentIdentity, AgentKey, KeyId};
 use crate::jws::{b64_decode, b64_encode};
 
 /// The outcome of a verification.
@@ -238,7 +238,14 @@ pub enum SyncPolicy {
     OsBuffered,
 }
 
+/// The `prev` of the header line (line 1, `seq` 0): 32 zero bytes.
 const GENESIS: [u8; 32] = [0u8; 32];
+
+/// The `format` member of a log's header line.
+const LOG_FORMAT: &str = "agent-handoff audit log v2";
+
+/// The longest line the checks read (a record is a few KiB at most).
+const MAX_LINE: u64 = 1 << 20;
 
 /// What a record signature covers: this context, then SHA-256 of the line without its `sig`
 /// member (which holds `seq` and `prev`, so the signature also covers the chain). The newline
@@ -258,6 +265,7 @@ fn sig_message(body: &[u8]) -> Vec<u8> {
 #[derive(Debug)]
 struct JsonlState {
     file: File,
+    /// The `seq` of the next line (the header is line `seq` 0).
     seq: u64,
     prev: [u8; 32],
     /// Set when a write or sync failed: the file may end in a partial line, so every later
@@ -268,6 +276,10 @@ struct JsonlState {
 /// A JSON Lines audit log, hash-chained: each line carries `seq` and `prev`, the base64url
 /// SHA-256 of the previous line, so an edited, deleted or reordered line is detected by
 /// [`verify_audit_log`].
+///
+/// The first line is a header that declares the log's mode: `unsigned`, or `signed` with the
+/// signer's agent id and key id. It is part of the chain (`seq` 0, `prev` 32 zero bytes) and,
+/// in a signed log, signed itself, so the mode cannot be changed without breaking the log.
 ///
 /// Opened with [`open_signed`](JsonlAudit::open_signed), every line also carries `sig`: an
 /// Ed25519 signature by the verifier's own identity over the line (so over the chain), and
@@ -295,8 +307,13 @@ impl fmt::Debug for JsonlAudit {
 }
 
 impl JsonlAudit {
-    /// Opens (or creates, mode 0600) a log for appending, continuing its hash chain. Refuses a
-    /// log whose chain is already broken.
+    /// Opens (or creates, mode 0600) an unsigned log for appending, continuing its hash chain.
+    /// A new (or empty) file starts with a header line that declares the log unsigned.
+    ///
+    /// Refuses ([`Error::AuditLog`]) a log whose chain is broken, a log without a header (one
+    /// written before the header existed), and a signed log or one with any signed line
+    /// ([`AuditLogFault::ModeMismatch`], [`AuditLogFault::UnexpectedSignature`]): a signed log
+    /// is never continued unsigned.
     pub fn open(path: impl AsRef<Path>) -> Result<JsonlAudit, Error> {
         JsonlAudit::open_with(path, SyncPolicy::default())
     }
@@ -307,7 +324,9 @@ impl JsonlAudit {
     }
 
     /// Opens (or creates) a log whose every line is signed by `identity`, the verifier's own
-    /// identity. An existing log must verify under that identity's key.
+    /// identity. A new (or empty) file starts with a signed header line naming the identity and
+    /// its key id. An existing log must be a signed log of that identity whose every line
+    /// verifies under its key; an unsigned log is refused ([`AuditLogFault::ModeMismatch`]).
     pub fn open_signed(
         path: impl AsRef<Path>,
         identity: Arc<AgentIdentity>,
@@ -335,22 +354,49 @@ impl JsonlAudit {
             path: path.clone(),
             source,
         };
+        let refused = |source: AuditLogError| Error::AuditLog {
+            path: path.clone(),
+            source,
+        };
         let existed = path.exists();
-        let (seq, prev) = if existed {
+        let has_lines = existed && std::fs::metadata(&path).map_err(io)?.len() > 0;
+        let (seq, prev) = if has_lines {
             let key = signer.as_ref().map(|s| s.key());
-            let (summary, last_signed) = check_chain(&path, key, None).map_err(|e| {
-                Error::Config(format!(
-                    "audit log `{}` is not intact: {e}; keep it as evidence and start a new log",
-                    path.display()
-                ))
+            let (summary, mode, lines) = check_chain(&path, key, None).map_err(|mut e| {
+                if !matches!(
+                    e.kind,
+                    AuditLogFault::ModeMismatch | AuditLogFault::WrongKey | AuditLogFault::NoHeader
+                ) {
+                    e.problem.push_str("; keep it as evidence and start a new log file");
+                } else if e.kind == AuditLogFault::ModeMismatch {
+                    e.problem = "the header says the log is unsigned: open it with `JsonlAudit::open`, or start a new log file for signed records".to_owned();
+                }
+                refused(e)
             })?;
-            if last_signed && signer.is_none() {
-                return Err(Error::Config(format!(
-                    "audit log `{}` is signed: open it with `JsonlAudit::open_signed` so its records stay signed",
-                    path.display()
-                )));
+            match (&mode, &signer) {
+                (LogMode::Signed { signer: by, kid }, None) => {
+                    return Err(refused(AuditLogError {
+                        line: 1,
+                        kind: AuditLogFault::ModeMismatch,
+                        problem: format!(
+                            "the header says the log is signed by `{by}` (key `{kid}`): open it with `JsonlAudit::open_signed` and that identity so its records stay signed"
+                        ),
+                    }));
+                }
+                (LogMode::Signed { signer: by, .. }, Some(me)) if by != me.id() => {
+                    return Err(refused(AuditLogError {
+                        line: 1,
+                        kind: AuditLogFault::WrongKey,
+                        problem: format!(
+                            "the header says the log is signed by `{by}`, not by `{}`: open it with that identity, or start a new log file",
+                            me.id()
+                        ),
+                    }));
+                }
+                _ => {}
             }
-            (summary.records, summary.head)
+            debug_assert_eq!(lines, summary.records + 1);
+            (lines, summary.head)
         } else {
             (0, GENESIS)
         };
@@ -370,7 +416,7 @@ impl JsonlAudit {
                 File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
             }
         }
-        Ok(JsonlAudit {
+        let audit = JsonlAudit {
             path,
             state: Mutex::new(JsonlState {
                 file,
@@ -380,7 +426,46 @@ impl JsonlAudit {
             }),
             sync,
             signer,
-        })
+        };
+        if !has_lines {
+            audit.write_header().map_err(|e| {
+                Error::Config(format!(
+                    "cannot start audit log `{}`: {}; check the disk and the permissions, remove the partial file, and retry",
+                    audit.path.display(),
+                    e.problem()
+                ))
+            })?;
+        }
+        Ok(audit)
+    }
+
+    /// Writes the header line (`seq` 0) of a new log.
+    fn write_header(&self) -> Result<(), StoreError> {
+        let header = match &self.signer {
+            Some(s) => HeaderLine {
+                seq: 0,
+                prev: b64_encode(&GENESIS),
+                format: LOG_FORMAT,
+                mode: "signed",
+                signer: Some(s.id()),
+                kid: Some(s.kid().as_str()),
+            },
+            None => HeaderLine {
+                seq: 0,
+                prev: b64_encode(&GENESIS),
+                format: LOG_FORMAT,
+                mode: "unsigned",
+                signer: None,
+                kid: None,
+            },
+        };
+        let body = crate::escape::to_json_vec(&header)
+            .map_err(|_| StoreError::new("audit sink", "could not serialize the header"))?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::new("audit sink", "lock poisoned"))?;
+        self.append(&mut state, body)
     }
 
     /// The log's path.
@@ -389,45 +474,25 @@ impl JsonlAudit {
         &self.path
     }
 
-    /// The records written so far and the hash of the last line: keep it elsewhere, and
-    /// [`verify_audit_log_extends`] proves later that the log still holds it (not truncated,
-    /// not rewritten).
+    /// The records written so far (not counting the header line) and the hash of the last
+    /// line: keep it elsewhere, and [`verify_audit_log_extends`] proves later that the log
+    /// still holds it (not truncated, not rewritten).
     pub fn head(&self) -> Result<AuditLogSummary, StoreError> {
         let state = self
             .state
             .lock()
             .map_err(|_| StoreError::new("audit sink", "lock poisoned"))?;
         Ok(AuditLogSummary {
-            records: state.seq,
+            records: state.seq.saturating_sub(1),
             head: state.prev,
         })
     }
-}
 
-#[derive(Serialize)]
-struct ChainedLine<'a> {
-    seq: u64,
-    prev: String,
-    #[serde(flatten)]
-    record: &'a AuditRecord,
-}
-
-impl AuditSink for JsonlAudit {
-    fn record(&self, record: &AuditRecord) -> Result<(), StoreError> {
+    /// Signs (when the log is signed), chains and appends one serialized line, `body`: the
+    /// line's JSON object with `seq` and `prev` taken from `state`, without `sig`.
+    fn append(&self, state: &mut JsonlState, body: Vec<u8>) -> Result<(), StoreError> {
         let fail =
             |what: &str| StoreError::new("audit sink", format!("{what} `{}`", self.path.display()));
-        let mut state = self.state.lock().map_err(|_| fail("lock poisoned for"))?;
-        if state.broken {
-            return Err(fail(
-                "an earlier write failed; verify and repair, then reopen",
-            ));
-        }
-        let body = crate::escape::to_json_vec(&ChainedLine {
-            seq: state.seq,
-            prev: b64_encode(&state.prev),
-            record,
-        })
-        .map_err(|_| fail("could not serialize a record for"))?;
         let mut line = body;
         if let Some(signer) = &self.signer {
             let sig = signer.signing_key().sign(&sig_message(&line));
@@ -458,22 +523,129 @@ impl AuditSink for JsonlAudit {
     }
 }
 
+/// The header line of a log (line 1, `seq` 0).
+#[derive(Serialize)]
+struct HeaderLine<'a> {
+    seq: u64,
+    prev: String,
+    format: &'static str,
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<&'a AgentId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ChainedLine<'a> {
+    seq: u64,
+    prev: String,
+    #[serde(flatten)]
+    record: &'a AuditRecord,
+}
+
+impl AuditSink for JsonlAudit {
+    fn record(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let fail =
+            |what: &str| StoreError::new("audit sink", format!("{what} `{}`", self.path.display()));
+        let mut state = self.state.lock().map_err(|_| fail("lock poisoned for"))?;
+        if state.broken {
+            return Err(fail(
+                "an earlier write failed; verify and repair, then reopen",
+            ));
+        }
+        let body = crate::escape::to_json_vec(&ChainedLine {
+            seq: state.seq,
+            prev: b64_encode(&state.prev),
+            record,
+        })
+        .map_err(|_| fail("could not serialize a record for"))?;
+        self.append(&mut state, body)
+    }
+}
+
 /// What [`verify_audit_log`] found in an intact log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditLogSummary {
-    /// How many records the log holds.
+    /// How many records the log holds (not counting its header line).
     pub records: u64,
     /// The hash of the last line (the chain's head).
     pub head: [u8; 32],
 }
 
+/// What [`verify_audit_log`] checked: the chain, and what it could say about signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditLogReport {
+    /// The records and the head of the intact chain.
+    pub summary: AuditLogSummary,
+    /// Whether the log is signed, and that its signatures were *not* checked.
+    pub signatures: AuditSignatures,
+}
+
+/// The signature status of a log whose chain [`verify_audit_log`] found intact. Neither
+/// variant means "intact against a forger": only [`verify_audit_log_signed`] proves that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditSignatures {
+    /// The header declares the log unsigned and no line carries a signature. Anyone who can
+    /// write the file can recompute the chain: this detects accidents and clumsy edits only.
+    Unsigned,
+    /// The header declares the log signed by `signer`'s key `kid`, and every line carries a
+    /// well-formed signature, but none was verified (no key was given). A forger can append
+    /// lines with made-up signatures: check with [`verify_audit_log_signed`] and the key.
+    NotChecked {
+        /// The signer the header names (a claim, not verified).
+        signer: AgentId,
+        /// The key id the header names (a claim, not verified).
+        kid: KeyId,
+    },
+}
+
+/// What kind of problem an [`AuditLogError`] reports. The set may grow, so match with a
+/// wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditLogFault {
+    /// The file cannot be opened or read.
+    Unreadable,
+    /// The first line is not a header (a log written before headers existed, or its first
+    /// line was removed), or the file is empty.
+    NoHeader,
+    /// A line (or the header) is not well-formed, a line is too long, or a second header
+    /// appears.
+    Malformed,
+    /// The header's mode is not the one asked for: a signed log opened or checked as unsigned,
+    /// or an unsigned log opened or checked as signed.
+    ModeMismatch,
+    /// The header names another signer or key than the one given.
+    WrongKey,
+    /// A line of a signed log carries no (well-formed) signature.
+    MissingSignature,
+    /// A line of an unsigned log carries a signature.
+    UnexpectedSignature,
+    /// A signature does not verify under the given key: the line was edited or forged.
+    BadSignature,
+    /// `seq` is not the line's position: a line was deleted, inserted or reordered.
+    Sequence,
+    /// `prev` is not the hash of the previous line.
+    PrevMismatch,
+    /// The last line has no newline, or whole lines recorded earlier are gone.
+    Truncated,
+    /// The line recorded earlier as the head hashes differently: the log was rewritten.
+    Rewritten,
+}
+
 /// The first place where an audit log's chain breaks.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {problem}")]
+#[non_exhaustive]
 pub struct AuditLogError {
-    /// The 1-based line number of the first bad line.
+    /// The 1-based line number of the first bad line (0: the file itself).
     pub line: u64,
+    /// What kind of problem.
+    pub kind: AuditLogFault,
     /// What is wrong with it.
     pub problem: String,
 }
@@ -481,23 +653,35 @@ pub struct AuditLogError {
 /// Checks a hash-chained audit log and names the first bad line: an edited line breaks the
 /// `prev` of the next one, a deleted or reordered line breaks `seq` and `prev`, a forged
 /// appended line cannot carry the right `prev` without rewriting everything after the edit.
+/// The header must be present, a signed log's every line must carry a signature and an
+/// unsigned log's none.
 ///
-/// Without a signature anyone can recompute the chain, so this detects accidents and clumsy
-/// edits only; use [`verify_audit_log_signed`] for a log written by
-/// [`JsonlAudit::open_signed`]. A signed log also passes this check.
-pub fn verify_audit_log(path: impl AsRef<Path>) -> Result<AuditLogSummary, AuditLogError> {
-    check_log(path.as_ref(), None, None)
+/// This checks no signature: the report says whether the log is unsigned or signed with its
+/// signatures unchecked ([`AuditSignatures`]). Without a signature anyone can recompute the
+/// chain, so this detects accidents and clumsy edits only; use [`verify_audit_log_signed`]
+/// for a log written by [`JsonlAudit::open_signed`].
+pub fn verify_audit_log(path: impl AsRef<Path>) -> Result<AuditLogReport, AuditLogError> {
+    let (summary, mode, _) = check_chain(path.as_ref(), None, None)?;
+    Ok(AuditLogReport {
+        summary,
+        signatures: match mode {
+            LogMode::Unsigned => AuditSignatures::Unsigned,
+            LogMode::Signed { signer, kid } => AuditSignatures::NotChecked { signer, kid },
+        },
+    })
 }
 
-/// Checks a signed audit log: the chain, and on every line a `sig` by `key` (the verifier
-/// identity's public key) over the line. Names the first bad line: an edited line is itself
-/// bad (its signature fails), as is any line a forger appended or inserted. A truncated tail
-/// leaves a shorter valid log: use [`verify_audit_log_extends`] with a head kept elsewhere.
+/// Checks a signed audit log: the chain, a header that declares the log signed by `key`
+/// (the verifier identity's public key), and on every line a `sig` by `key` over the line.
+/// Names the first bad line: an edited line is itself bad (its signature fails), as is any
+/// line a forger appended or inserted. An unsigned log is refused
+/// ([`AuditLogFault::ModeMismatch`]). A truncated tail leaves a shorter valid log: use
+/// [`verify_audit_log_extends`] with a head kept elsewhere.
 pub fn verify_audit_log_signed(
     path: impl AsRef<Path>,
     key: &AgentKey,
 ) -> Result<AuditLogSummary, AuditLogError> {
-    check_log(path.as_ref(), Some(key), None)
+    check_chain(path.as_ref(), Some(key), None).map(|(summary, _, _)| summary)
 }
 
 /// Like [`verify_audit_log_signed`], and the log must still hold `earlier` (a
@@ -508,7 +692,7 @@ pub fn verify_audit_log_extends(
     key: &AgentKey,
     earlier: &AuditLogSummary,
 ) -> Result<AuditLogSummary, AuditLogError> {
-    check_log(path.as_ref(), Some(key), Some(earlier))
+    check_chain(path.as_ref(), Some(key), Some(earlier)).map(|(summary, _, _)| summary)
 }
 
 /// Splits a signed line into the signed body (with its closing brace restored) and the
@@ -527,99 +711,226 @@ fn split_signed(line: &[u8]) -> Option<(Vec<u8>, Signature)> {
     Some((body, Signature::from_bytes(&bytes)))
 }
 
-fn check_log(
-    path: &Path,
-    key: Option<&AgentKey>,
-    earlier: Option<&AuditLogSummary>,
-) -> Result<AuditLogSummary, AuditLogError> {
-    check_chain(path, key, earlier).map(|(summary, _)| summary)
+/// A log's mode, as its header declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum LogMode {
+    Unsigned,
+    Signed { signer: AgentId, kid: KeyId },
 }
 
-/// The summary, and whether the last line carries a signature.
+/// The members of a line the checks read. Every line has `seq` and `prev`; the header also
+/// `format`, `mode` and (signed) `signer`, `kid`; a signed line `sig`.
+#[derive(serde::Deserialize)]
+struct LineHead {
+    seq: u64,
+    prev: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    signer: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    sig: Option<serde_json::Value>,
+}
+
+/// Shows at most 64 characters of untrusted text, escaped.
+fn shown(text: &str) -> String {
+    let mut s: String = text.chars().take(64).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s.escape_default().to_string()
+}
+
+/// Reads the mode from the header line.
+fn header_mode(head: &LineHead) -> Result<LogMode, (AuditLogFault, String)> {
+    let Some(format) = &head.format else {
+        return Err((
+            AuditLogFault::NoHeader,
+            "no header line: the log was written by an agent-handoff version without log headers, or its first line was removed; keep it as evidence, check it with that version, and start a new log file".to_owned(),
+        ));
+    };
+    let malformed = |what: String| Err((AuditLogFault::Malformed, what));
+    if format != LOG_FORMAT {
+        return malformed(format!(
+            "header format is `{}`, expected `{LOG_FORMAT}`",
+            shown(format)
+        ));
+    }
+    match (head.mode.as_deref(), &head.signer, &head.kid) {
+        (Some("unsigned"), None, None) => Ok(LogMode::Unsigned),
+        (Some("signed"), Some(signer), Some(kid)) => {
+            let (Ok(signer), Ok(kid)) = (signer.parse::<AgentId>(), kid.parse::<KeyId>()) else {
+                return malformed("header `signer` or `kid` is not valid".to_owned());
+            };
+            Ok(LogMode::Signed { signer, kid })
+        }
+        (Some("unsigned"), ..) => {
+            malformed("header of an unsigned log names a `signer` or `kid`".to_owned())
+        }
+        (Some("signed"), ..) => {
+            malformed("header of a signed log lacks its `signer` or `kid`".to_owned())
+        }
+        (Some(other), ..) => malformed(format!(
+            "header mode is `{}`, expected `signed` or `unsigned`",
+            shown(other)
+        )),
+        (None, ..) => malformed("header has no `mode`".to_owned()),
+    }
+}
+
+/// Checks the whole log: the summary, the header's mode, and the number of lines.
 fn check_chain(
     path: &Path,
     key: Option<&AgentKey>,
     earlier: Option<&AuditLogSummary>,
-) -> Result<(AuditLogSummary, bool), AuditLogError> {
-    let mut last_signed = false;
+) -> Result<(AuditLogSummary, LogMode, u64), AuditLogError> {
     let file = File::open(path).map_err(|e| AuditLogError {
         line: 0,
+        kind: AuditLogFault::Unreadable,
         problem: format!("cannot open `{}`: {e}", path.display()),
     })?;
     let mut reader = BufReader::new(file);
     let mut prev = GENESIS;
     let mut seq = 0u64;
+    let mut mode = LogMode::Unsigned;
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = reader
+        let n = (&mut reader)
+            .take(MAX_LINE + 1)
             .read_until(b'\n', &mut buf)
             .map_err(|e| AuditLogError {
                 line: seq + 1,
+                kind: AuditLogFault::Unreadable,
                 problem: format!("cannot read: {e}"),
             })?;
         if n == 0 {
             break;
         }
-        let bad = |problem: &str| AuditLogError {
+        let bad = |kind: AuditLogFault, problem: &str| AuditLogError {
             line: seq + 1,
+            kind,
             problem: problem.to_owned(),
         };
-        let Some(line) = buf.strip_suffix(b"\n") else {
-            return Err(bad("truncated: the last line has no newline"));
-        };
-        #[derive(serde::Deserialize)]
-        struct Head {
-            seq: u64,
-            prev: String,
+        if n as u64 > MAX_LINE {
+            return Err(bad(
+                AuditLogFault::Malformed,
+                "longer than 1 MiB: not a line written by the audit sink",
+            ));
         }
-        let head: Head =
-            serde_json::from_slice(line).map_err(|_| bad("not a chained audit record"))?;
-        last_signed = split_signed(line).is_some();
-        if let Some(key) = key {
-            let Some((body, sig)) = split_signed(line) else {
-                return Err(bad(
-                    "no signature: this line was not written by the signing audit sink (forged or inserted)",
-                ));
-            };
-            if key
-                .verifying_key()
-                .verify_strict(&sig_message(&body), &sig)
-                .is_err()
-            {
-                return Err(bad(
-                    "signature does not verify: this line was edited or forged",
-                ));
+        let Some(line) = buf.strip_suffix(b"\n") else {
+            return Err(bad(
+                AuditLogFault::Truncated,
+                "truncated: the last line has no newline",
+            ));
+        };
+        let head: LineHead = serde_json::from_slice(line)
+            .map_err(|_| bad(AuditLogFault::Malformed, "not a chained audit record"))?;
+        if seq == 0 {
+            mode = header_mode(&head).map_err(|(kind, problem)| bad(kind, &problem))?;
+            if let Some(key) = key {
+                match &mode {
+                    LogMode::Unsigned => {
+                        return Err(bad(
+                            AuditLogFault::ModeMismatch,
+                            "the header says the log is unsigned: there are no signatures to check (use `verify_audit_log`, or `handoff audit verify` without `--key`)",
+                        ))
+                    }
+                    LogMode::Signed { kid, .. } if kid != key.kid() => {
+                        return Err(bad(
+                            AuditLogFault::WrongKey,
+                            &format!(
+                                "the header says the log is signed by key `{kid}`, not by the given key `{}`: use the key of the identity that wrote it",
+                                key.kid()
+                            ),
+                        ))
+                    }
+                    LogMode::Signed { .. } => {}
+                }
+            }
+        } else if head.format.is_some() {
+            return Err(bad(
+                AuditLogFault::Malformed,
+                "a second header line: only line 1 may declare the log",
+            ));
+        }
+        match &mode {
+            LogMode::Unsigned => {
+                if head.sig.is_some() {
+                    return Err(bad(
+                        AuditLogFault::UnexpectedSignature,
+                        "a signature in a log whose header says unsigned: the log was tampered with or mixes two logs",
+                    ));
+                }
+            }
+            LogMode::Signed { .. } => {
+                let split = split_signed(line).filter(|_| head.sig.is_some());
+                let Some((body, sig)) = split else {
+                    return Err(bad(
+                        AuditLogFault::MissingSignature,
+                        "no signature in a signed log: this line was not written by the signing audit sink (forged, inserted, or its `sig` removed)",
+                    ));
+                };
+                if let Some(key) = key {
+                    if key
+                        .verifying_key()
+                        .verify_strict(&sig_message(&body), &sig)
+                        .is_err()
+                    {
+                        return Err(bad(
+                            AuditLogFault::BadSignature,
+                            "signature does not verify: this line was edited or forged",
+                        ));
+                    }
+                }
             }
         }
         if head.seq != seq {
-            return Err(bad(&format!(
-                "sequence number is {}, expected {seq} (a line was deleted, inserted or reordered)",
-                head.seq
-            )));
+            return Err(bad(
+                AuditLogFault::Sequence,
+                &format!(
+                    "sequence number is {}, expected {seq} (a line was deleted, inserted or reordered)",
+                    head.seq
+                ),
+            ));
         }
         if head.prev != b64_encode(&prev) {
             return Err(bad(
+                AuditLogFault::PrevMismatch,
                 "hash of the previous line does not match (the previous line was edited, or this one moved)",
             ));
         }
         prev = Sha256::digest(line).into();
         seq += 1;
         if let Some(earlier) = earlier {
-            if seq == earlier.records && prev != earlier.head {
+            if seq - 1 == earlier.records && prev != earlier.head {
                 return Err(AuditLogError {
                     line: seq,
+                    kind: AuditLogFault::Rewritten,
                     problem: "differs from the head recorded earlier: the log was rewritten from here or before".to_owned(),
                 });
             }
         }
     }
+    if seq == 0 {
+        return Err(AuditLogError {
+            line: 1,
+            kind: AuditLogFault::NoHeader,
+            problem: "the log is empty: not even its header line is left".to_owned(),
+        });
+    }
+    let records = seq - 1;
     if let Some(earlier) = earlier {
-        if seq < earlier.records {
+        if records < earlier.records {
             return Err(AuditLogError {
                 line: seq + 1,
+                kind: AuditLogFault::Truncated,
                 problem: format!(
-                    "truncated: the log ends after {seq} records, but {} were recorded earlier; line {} onwards was removed",
+                    "truncated: the log ends after {records} records, but {} were recorded earlier; line {} onwards was removed",
                     earlier.records,
                     seq + 1
                 ),
@@ -628,10 +939,11 @@ fn check_chain(
     }
     Ok((
         AuditLogSummary {
-            records: seq,
+            records,
             head: prev,
         },
-        last_signed,
+        mode,
+        seq,
     ))
 }
 
@@ -732,7 +1044,7 @@ mod tests {
             path: path.clone(),
             state: Mutex::new(JsonlState {
                 file: File::open(&path).unwrap(),
-                seq: 0,
+                seq: 1,
                 prev: GENESIS,
                 broken: false,
             }),
@@ -760,7 +1072,9 @@ mod tests {
         let sink = JsonlAudit::open_signed(&path, id.clone()).unwrap();
         sink.record(&record()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let line = text.trim_end().as_bytes();
+        // Line 1 is the signed header, line 2 the record.
+        assert_eq!(text.lines().count(), 2);
+        let line = text.lines().last().unwrap().as_bytes();
         let (body, sig) = split_signed(line).unwrap();
         assert!(!String::from_utf8_lossy(&body).contains("\"sig\""));
         assert!(id

@@ -350,6 +350,16 @@ pub enum Error {
         /// What is wrong with it.
         problem: FileProblem,
     },
+    /// An existing audit log was refused for appending: its chain is broken, it has no
+    /// header, or its mode (signed or unsigned, and the signer) is not the one asked for.
+    #[error("audit log `{}` refused: {source}", shown(path))]
+    AuditLog {
+        /// The log file.
+        path: PathBuf,
+        /// The first bad line, and what is wrong with it.
+        #[source]
+        source: crate::audit::AuditLogError,
+    },
     /// An input/output error on a named file.
     #[error("{action} `{}`: {}", shown(path), Escaped(&source.to_string()))]
     Io {

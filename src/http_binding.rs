@@ -432,21 +432,9 @@ fn method_action(action: &str, method: &str) -> Option<String> {
     (required.len() <= 128).then_some(required)
 }
 
-/// Whether `resource` is a canonical concrete resource: 1..=512 bytes of one or more
-/// `/`-separated segments, each one or more characters of printable ASCII (`0x21..=0x7E`)
-/// other than `/`, `%`, `\` and `*`, and not `.` or `..`.
-// The core's canonical-resource rule (issue #12, item 8); to be replaced by the core's own
-// check when it lands.
+/// Whether `resource` is a canonical concrete resource (SPEC section 3), by the core's one rule.
 fn is_canonical_resource(resource: &str) -> bool {
-    (1..=512).contains(&resource.len())
-        && resource.split('/').all(|segment| {
-            !segment.is_empty()
-                && segment != "."
-                && segment != ".."
-                && segment
-                    .bytes()
-                    .all(|b| (0x21..=0x7E).contains(&b) && !matches!(b, b'/' | b'%' | b'\\' | b'*'))
-        })
+    crate::check_resource(resource).is_ok()
 }
 
 /// The request path, percent-decoded, of a request whose path [`HandoffLayer`] found in

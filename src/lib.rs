@@ -39,8 +39,9 @@ pub mod http_binding;
 #[cfg(feature = "tracing")]
 pub use crate::audit::TracingAudit;
 pub use crate::audit::{
-    verify_audit_log, AuditLogError, AuditLogSummary, AuditRecord, AuditSink, ClaimedFacts,
-    Decision, DiscardAudit, JsonlAudit, MemoryAudit, SyncPolicy,
+    verify_audit_log, AuditLogError, AuditLogFault, AuditLogReport, AuditLogSummary, AuditRecord,
+    AuditSignatures, AuditSink, ClaimedFacts, Decision, DiscardAudit, JsonlAudit, MemoryAudit,
+    SyncPolicy,
 };
 pub use crate::audit::{verify_audit_log_extends, verify_audit_log_signed};
 pub use crate::capability::{
@@ -66,8 +67,8 @@ pub use crate::link_cache::{LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
 #[cfg(feature = "cedar")]
 pub use crate::policy::CedarPolicy;
 pub use crate::policy::{
-    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, RulePolicy, SharedRulePolicy,
-    MAX_POLICY_BYTES,
+    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, PolicyWarning, RulePolicy,
+    SharedRulePolicy, MAX_POLICY_BYTES,
 };
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisOptions, RedisReplayCache, RedisRevocations};

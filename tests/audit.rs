@@ -84,7 +84,7 @@ fn setup() -> (
 }
 
 #[track_caller]
-fn bad_line(result: Result<AuditLogSummary, AuditLogError>, line: u64, words: &str) {
+fn bad_line<T: std::fmt::Debug>(result: Result<T, AuditLogError>, line: u64, words: &str) {
     match result {
         Ok(s) => panic!("tampering not detected (expected line {line}): {s:?}"),
         Err(e) => {
@@ -99,13 +99,32 @@ fn an_intact_signed_log_verifies_every_way() {
     let (w, _dir, path, head) = setup();
     assert_eq!(head.records, 6);
     let key = w.executor.identity.key();
-    assert_eq!(verify_audit_log(&path).unwrap(), head);
+    // Without the key the chain is intact but the signatures are reported unchecked.
+    let report = verify_audit_log(&path).unwrap();
+    assert_eq!(report.summary, head);
+    assert_eq!(
+        report.signatures,
+        AuditSignatures::NotChecked {
+            signer: w.executor.id().clone(),
+            kid: key.kid().clone(),
+        }
+    );
     assert_eq!(verify_audit_log_signed(&path, key).unwrap(), head);
     assert_eq!(verify_audit_log_extends(&path, key, &head).unwrap(), head);
-    for line in lines(&path) {
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    // A header line, then one line per decision; every line signed.
+    let l = lines(&path);
+    assert_eq!(l.len(), 7);
+    for line in &l {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["sig"].as_str().unwrap().len(), 86);
     }
+    let header: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
+    assert_eq!(header["seq"], 0);
+    assert_eq!(header["prev"], b64(&[0u8; 32]));
+    assert_eq!(header["format"], "agent-handoff audit log v2");
+    assert_eq!(header["mode"], "signed");
+    assert_eq!(header["signer"], w.executor.id().to_string());
+    assert_eq!(header["kid"], key.kid().to_string());
     // Reopening continues the chain and the signatures.
     let sink = JsonlAudit::open_signed(
         &path,
@@ -127,13 +146,12 @@ fn an_intact_signed_log_verifies_every_way() {
     assert_eq!(later.records, 7);
     // Opening it unsigned would append unsigned records: refused.
     let err = JsonlAudit::open(&path).unwrap_err();
+    assert_fault(&err, 1, AuditLogFault::ModeMismatch);
     assert!(err.to_string().contains("open_signed"), "{err}");
-    // Another key does not verify it.
-    bad_line(
-        verify_audit_log_signed(&path, w.mallory.identity.key()),
-        1,
-        "signature does not verify",
-    );
+    // Another key does not verify it: the header names the signer's key.
+    let e = verify_audit_log_signed(&path, w.mallory.identity.key()).unwrap_err();
+    assert_eq!((e.line, e.kind), (1, AuditLogFault::WrongKey), "{e}");
+    assert!(e.problem.contains("signed by key"), "{e}");
 }
 
 #[test]
@@ -142,23 +160,23 @@ fn an_edited_line_is_named() {
     let key = w.executor.identity.key();
     let mut l = lines(&path);
     // Turn a denial into an allow, keeping the JSON valid.
-    assert!(l[3].contains("\"decision\":\"deny\""));
-    l[3] = l[3].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    assert!(l[4].contains("\"decision\":\"deny\""));
+    l[4] = l[4].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
     write_lines(&path, &l);
-    bad_line(verify_audit_log_signed(&path, key), 4, "edited or forged");
+    bad_line(verify_audit_log_signed(&path, key), 5, "edited or forged");
     // The unsigned chain notices only at the next line.
-    bad_line(verify_audit_log(&path), 5, "previous line");
+    bad_line(verify_audit_log(&path), 6, "previous line");
 }
 
 #[test]
 fn an_edited_last_line_is_named_only_by_the_signature() {
     let (w, _dir, path, _) = setup();
     let mut l = lines(&path);
-    l[5] = l[5].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    l[6] = l[6].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
     write_lines(&path, &l);
     bad_line(
         verify_audit_log_signed(&path, w.executor.identity.key()),
-        6,
+        7,
         "edited or forged",
     );
     // The documented limit of an unsigned chain: nothing follows the edit.
@@ -198,21 +216,22 @@ fn a_truncated_tail_is_named_against_the_recorded_head() {
     let (w, _dir, path, head) = setup();
     let key = w.executor.identity.key();
     let l = lines(&path);
-    write_lines(&path, &l[..4]);
+    // The header line and four records.
+    write_lines(&path, &l[..5]);
     // Whole lines removed: still a valid (shorter) log on its own...
     assert_eq!(verify_audit_log_signed(&path, key).unwrap().records, 4);
-    // ...but not against the head kept elsewhere: line 5 onwards is gone.
-    bad_line(verify_audit_log_extends(&path, key, &head), 5, "truncated");
+    // ...but not against the head kept elsewhere: line 6 onwards is gone.
+    bad_line(verify_audit_log_extends(&path, key, &head), 6, "truncated");
 
     // Cut in the middle of a line.
     let mut text = l.join("\n");
     text.truncate(text.len() - 10);
     std::fs::write(&path, text).unwrap();
-    bad_line(verify_audit_log_signed(&path, key), 6, "no newline");
-    bad_line(verify_audit_log(&path), 6, "no newline");
+    bad_line(verify_audit_log_signed(&path, key), 7, "no newline");
+    bad_line(verify_audit_log(&path), 7, "no newline");
 
     // A log rewritten (here: truncated, then regrown by a verifier) no longer holds the head.
-    write_lines(&path, &l[..4]);
+    write_lines(&path, &l[..5]);
     let sink = JsonlAudit::open_signed(
         &path,
         Arc::new(AgentIdentity::from_seed(
@@ -229,7 +248,7 @@ fn a_truncated_tail_is_named_against_the_recorded_head() {
             &Context::new(),
         );
     }
-    bad_line(verify_audit_log_extends(&path, key, &head), 6, "rewritten");
+    bad_line(verify_audit_log_extends(&path, key, &head), 7, "rewritten");
 }
 
 /// A forger who can write the file but lacks the verifier's key: a correctly chained line.
@@ -265,17 +284,18 @@ fn a_forged_append_is_named() {
     let (w, _dir, path, _) = setup();
     let key = w.executor.identity.key();
     let l = lines(&path);
-    let body = forged_line(&l[5], 6);
+    let body = forged_line(&l[6], 7);
 
-    // Correctly chained but unsigned: the unsigned check cannot tell, the signed one can.
+    // Correctly chained but unsigned: the header says every line is signed, so even the check
+    // without a key names it.
     let mut forged = l.clone();
     forged.push(body.clone());
     write_lines(&path, &forged);
-    assert_eq!(verify_audit_log(&path).unwrap().records, 7);
-    bad_line(verify_audit_log_signed(&path, key), 7, "no signature");
+    bad_line(verify_audit_log(&path), 8, "no signature");
+    bad_line(verify_audit_log_signed(&path, key), 8, "no signature");
 
     // Signed by Mallory's key, or with a signature copied from a real line.
-    let copied = serde_json::from_str::<serde_json::Value>(&l[5]).unwrap()["sig"]
+    let copied = serde_json::from_str::<serde_json::Value>(&l[6]).unwrap()["sig"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -283,8 +303,14 @@ fn a_forged_append_is_named() {
         let mut forged = l.clone();
         forged.push(with_sig(&body, &sig));
         write_lines(&path, &forged);
-        assert_eq!(verify_audit_log(&path).unwrap().records, 7);
-        bad_line(verify_audit_log_signed(&path, key), 7, "edited or forged");
+        // Only the key tells a made-up signature from a real one.
+        let report = verify_audit_log(&path).unwrap();
+        assert_eq!(report.summary.records, 7);
+        assert!(matches!(
+            report.signatures,
+            AuditSignatures::NotChecked { .. }
+        ));
+        bad_line(verify_audit_log_signed(&path, key), 8, "edited or forged");
     }
     // The sink's own key does verify the same construction (the test's forger is realistic).
     let mut genuine = l.clone();
@@ -308,6 +334,232 @@ fn a_forged_append_is_named() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("line 4"), "{err}");
+}
+
+/// `open`/`open_signed` refused the log with this fault at this line.
+#[track_caller]
+fn assert_fault(err: &Error, line: u64, kind: AuditLogFault) {
+    match err {
+        Error::AuditLog { source, .. } => {
+            assert_eq!((source.line, source.kind), (line, kind), "{err}");
+        }
+        other => panic!("expected Error::AuditLog({kind:?}) at line {line}, got {other:?}"),
+    }
+}
+
+fn executor_signer(w: &World) -> Arc<AgentIdentity> {
+    Arc::new(AgentIdentity::from_seed(
+        w.executor.id().clone(),
+        &w.executor.seed,
+    ))
+}
+
+#[test]
+fn a_signed_log_with_a_forged_unsigned_line_is_refused_on_open() {
+    let (w, _dir, path, _) = setup();
+    let mut l = lines(&path);
+    // Correctly chained, no signature: before log headers, `open` took this for an unsigned
+    // log and went on appending unsigned records.
+    l.push(forged_line(&l[6], 7));
+    write_lines(&path, &l);
+    let err = JsonlAudit::open(&path).unwrap_err();
+    assert_fault(&err, 8, AuditLogFault::MissingSignature);
+    assert!(err.to_string().contains("start a new log file"), "{err}");
+    let err = JsonlAudit::open_signed(&path, executor_signer(&w)).unwrap_err();
+    assert_fault(&err, 8, AuditLogFault::MissingSignature);
+    let e = verify_audit_log(&path).unwrap_err();
+    assert_eq!(
+        (e.line, e.kind),
+        (8, AuditLogFault::MissingSignature),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_signed_log_whose_last_sig_was_stripped_is_refused() {
+    let (w, _dir, path, _) = setup();
+    let mut l = lines(&path);
+    let mut last: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&l[6]).unwrap();
+    assert!(last.remove("sig").is_some());
+    l[6] = serde_json::Value::Object(last).to_string();
+    write_lines(&path, &l);
+    for err in [
+        JsonlAudit::open(&path).unwrap_err(),
+        JsonlAudit::open_signed(&path, executor_signer(&w)).unwrap_err(),
+    ] {
+        assert_fault(&err, 7, AuditLogFault::MissingSignature);
+    }
+    let e = verify_audit_log(&path).unwrap_err();
+    assert_eq!(
+        (e.line, e.kind),
+        (7, AuditLogFault::MissingSignature),
+        "{e}"
+    );
+    // Stripping every signature leaves the signed header: still refused, at line 1.
+    let stripped: Vec<String> = lines(&path)
+        .iter()
+        .map(|line| {
+            let mut v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(line).unwrap();
+            v.remove("sig");
+            serde_json::Value::Object(v).to_string()
+        })
+        .collect();
+    write_lines(&path, &stripped);
+    assert_fault(
+        &JsonlAudit::open(&path).unwrap_err(),
+        1,
+        AuditLogFault::MissingSignature,
+    );
+}
+
+#[test]
+fn the_header_mode_must_match_both_ways() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A signed log: `open` refuses it (the header says signed), `open_signed` by another
+    // identity too.
+    let (_, _dir, signed, _) = setup();
+    assert_fault(
+        &JsonlAudit::open(&signed).unwrap_err(),
+        1,
+        AuditLogFault::ModeMismatch,
+    );
+    let mallory = Arc::new(AgentIdentity::from_seed(
+        w.mallory.id().clone(),
+        &w.mallory.seed,
+    ));
+    assert_fault(
+        &JsonlAudit::open_signed(&signed, mallory).unwrap_err(),
+        1,
+        AuditLogFault::WrongKey,
+    );
+
+    // An unsigned log: its header says so; `open_signed` and the signed check refuse it.
+    let unsigned = dir.path().join("unsigned.jsonl");
+    let sink = JsonlAudit::open(&unsigned).unwrap();
+    let verifier = w.verifier_builder(&w.executor).audit(sink).build().unwrap();
+    let _ = verifier.verify("not-an-envelope", b"", &Context::new());
+    drop(verifier);
+    let l = lines(&unsigned);
+    assert_eq!(l.len(), 2);
+    let header: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
+    assert_eq!(header["mode"], "unsigned");
+    assert!(header.get("sig").is_none() && header.get("kid").is_none());
+    let report = verify_audit_log(&unsigned).unwrap();
+    assert_eq!(report.summary.records, 1);
+    assert_eq!(report.signatures, AuditSignatures::Unsigned);
+    let err = JsonlAudit::open_signed(&unsigned, executor_signer(&w)).unwrap_err();
+    assert_fault(&err, 1, AuditLogFault::ModeMismatch);
+    assert!(err.to_string().contains("JsonlAudit::open`"), "{err}");
+    let e = verify_audit_log_signed(&unsigned, w.executor.identity.key()).unwrap_err();
+    assert_eq!((e.line, e.kind), (1, AuditLogFault::ModeMismatch), "{e}");
+    // Reopened unsigned, it continues.
+    JsonlAudit::open(&unsigned).unwrap();
+
+    // A signed line in an unsigned log is a mismatch too.
+    let mut l = lines(&unsigned);
+    let body = forged_line(&l[1], 2);
+    l.push(with_sig(&body, &sign_as(&w.executor.seed, &body)));
+    write_lines(&unsigned, &l);
+    assert_fault(
+        &JsonlAudit::open(&unsigned).unwrap_err(),
+        3,
+        AuditLogFault::UnexpectedSignature,
+    );
+    let e = verify_audit_log(&unsigned).unwrap_err();
+    assert_eq!((e.line, e.kind), (3, AuditLogFault::UnexpectedSignature));
+
+    // A header flipped to `signed` without a signer, key and signature is refused.
+    let mut l = lines(&unsigned);
+    l.truncate(2);
+    l[0] = l[0].replace("\"unsigned\"", "\"signed\"");
+    write_lines(&unsigned, &l);
+    let e = verify_audit_log(&unsigned).unwrap_err();
+    assert_eq!((e.line, e.kind), (1, AuditLogFault::Malformed), "{e}");
+}
+
+#[test]
+fn a_log_without_a_header_is_refused_with_a_way_forward() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.jsonl");
+    // A log as written before headers: line 1 is already a record.
+    let first = serde_json::json!({
+        "seq": 0,
+        "prev": b64(&[0u8; 32]),
+        "time": "2027-01-15T08:00:00Z",
+        "decision": "deny",
+        "reason": "malformed",
+        "recipient": "spiffe://acme.example/agents/executor",
+    })
+    .to_string();
+    write_lines(&path, std::slice::from_ref(&first));
+    for err in [
+        JsonlAudit::open(&path).unwrap_err(),
+        JsonlAudit::open_signed(&path, executor_signer(&w)).unwrap_err(),
+    ] {
+        assert_fault(&err, 1, AuditLogFault::NoHeader);
+        assert!(err.to_string().contains("start a new log file"), "{err}");
+    }
+    let e = verify_audit_log(&path).unwrap_err();
+    assert_eq!((e.line, e.kind), (1, AuditLogFault::NoHeader), "{e}");
+    // Nothing was appended to it.
+    assert_eq!(lines(&path), vec![first]);
+
+    // Cutting the header off a signed log leaves line 1 without one.
+    let (_, _dir, signed, _) = setup();
+    let l = lines(&signed);
+    write_lines(&signed, &l[1..]);
+    let e = verify_audit_log(&signed).unwrap_err();
+    assert_eq!((e.line, e.kind), (1, AuditLogFault::NoHeader), "{e}");
+
+    // An empty file is a new log: it gets a header.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let sink = JsonlAudit::open_signed(&empty, executor_signer(&w)).unwrap();
+    assert_eq!(sink.head().unwrap().records, 0);
+    assert_eq!(lines(&empty).len(), 1);
+    let summary = verify_audit_log_signed(&empty, w.executor.identity.key()).unwrap();
+    assert_eq!(summary, sink.head().unwrap());
+}
+
+#[test]
+fn malformed_headers_second_headers_long_lines_and_empty_logs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    drop(JsonlAudit::open(&path).unwrap());
+    let header = lines(&path).remove(0);
+    let fault = |path: &Path| {
+        let e = verify_audit_log(path).unwrap_err();
+        (e.line, e.kind)
+    };
+
+    // A second header after the first.
+    let second = forged_line(&header, 1).replace("\"time\"", "\"format\":\"x\",\"time\"");
+    write_lines(&path, &[header.clone(), second]);
+    assert_eq!(fault(&path), (2, AuditLogFault::Malformed));
+
+    // A line longer than 1 MiB is refused without reading it whole.
+    let long = format!("{{\"seq\":1,\"pad\":\"{}\"}}", "x".repeat(1 << 20));
+    write_lines(&path, &[header.clone(), long]);
+    let e = verify_audit_log(&path).unwrap_err();
+    assert_eq!((e.line, e.kind), (2, AuditLogFault::Malformed), "{e}");
+    assert!(e.problem.contains("1 MiB"), "{e}");
+
+    // Unknown format and mode in the header.
+    for (from, to) in [
+        ("audit log v2", "audit log v9"),
+        ("\"unsigned\"", "\"sometimes\""),
+    ] {
+        write_lines(&path, &[header.replace(from, to)]);
+        assert_eq!(fault(&path), (1, AuditLogFault::Malformed), "{to}");
+    }
+
+    // An empty file: nothing to verify, not even a header (opening it starts a new log).
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(fault(&path), (1, AuditLogFault::NoHeader));
 }
 
 #[derive(Debug)]
@@ -531,7 +783,8 @@ fn no_key_material_signature_token_or_payload_in_any_record_or_debug_output() {
     }
 
     let log = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(log.lines().count(), 1 + rejections.len());
+    // The header line, the allow, and one line per rejection.
+    assert_eq!(log.lines().count(), 2 + rejections.len());
     assert!(log.contains("\"decision\":\"allow\""));
     assert!(log.contains("\"claimed\""));
     let s = secrets(&w, &chain, &wires);
@@ -623,10 +876,12 @@ fn audit_lines_show_text_from_inputs_escaped() {
         .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
         .unwrap();
     assert_no_raw("an allowed policy rule", allowed.policy_rule());
-    // Two decisions, two lines: no forged line, no raw control, bidi or separator character.
+    // The header and two decisions, three lines: no forged line, no raw control, bidi or
+    // separator character.
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(text.matches('\n').count(), 2, "{text:?}");
-    for line in text.lines() {
+    assert_eq!(text.matches('\n').count(), 3, "{text:?}");
+    assert_no_raw("the header line", text.lines().next().unwrap());
+    for line in text.lines().skip(1) {
         assert_no_raw("an audit line", line);
         assert!(
             line.contains("\\\\u{1b}]0;owned\\\\u{7}\\\\u{a}FAKE LINE"),
@@ -634,7 +889,7 @@ fn audit_lines_show_text_from_inputs_escaped() {
         );
         assert!(line.contains("\\\\u{202e}\\\\u{2028}\\\\u{2029}"), "{line}");
     }
-    assert_eq!(verify_audit_log(&path).unwrap().records, 2);
+    assert_eq!(verify_audit_log(&path).unwrap().summary.records, 2);
     for record in w.audit.records() {
         assert_no_raw("a record's JSON", &record.to_json());
     }

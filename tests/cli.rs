@@ -833,17 +833,49 @@ fn audit_verify_names_the_first_bad_line() {
     let s = &stdout_json_lines(&a)[0];
     assert_eq!(s["intact"], true);
     assert_eq!(s["records"], 3);
+    assert_eq!(s["signatures"], "none");
 
-    // Turn the recorded denial of line 2 into an allow: line 3's `prev` no longer matches.
+    // Turn the recorded denial of line 3 (after the header and the allow) into an allow:
+    // line 4's `prev` no longer matches.
     let log = env.read("audit.jsonl");
     let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
-    assert!(lines[1].contains("\"replayed\""));
-    lines[1] = lines[1].replace("\"deny\"", "\"allow\"");
+    assert!(lines[0].contains("\"mode\":\"unsigned\""));
+    assert!(lines[2].contains("\"replayed\""));
+    lines[2] = lines[2].replace("\"deny\"", "\"allow\"");
     env.write("audit.jsonl", &(lines.join("\n") + "\n"));
     let a = env.run(&["audit", "verify", "audit.jsonl"]).code(1);
     let s = &stdout_json_lines(&a)[0];
     assert_eq!(s["intact"], false);
-    assert_eq!(s["line"], 3);
+    assert_eq!(s["line"], 4);
+
+    // `verify --audit` never continues a signed log unsigned.
+    let signer = agent_handoff::AgentIdentity::generate(EXECUTOR.parse().unwrap());
+    drop(
+        agent_handoff::JsonlAudit::open_signed(
+            env.path("signed.jsonl"),
+            std::sync::Arc::new(signer),
+        )
+        .unwrap(),
+    );
+    let before = env.read("signed.jsonl");
+    let err = usage_error(
+        &env,
+        &[
+            "verify",
+            "--trust",
+            "bundle.json",
+            "--me",
+            EXECUTOR,
+            "--audit",
+            "signed.jsonl",
+            &e2,
+        ],
+    );
+    assert!(
+        err.contains("is signed by") && err.contains("writes unsigned logs only"),
+        "{err}"
+    );
+    assert_eq!(env.read("signed.jsonl"), before);
 
     usage_error(&env, &["audit", "verify", "missing.jsonl"]);
 }
@@ -863,6 +895,7 @@ fn audit_verify_checks_signatures_with_key() {
         &serde_json::to_string(&other.key().to_jwk()).unwrap(),
     );
     let me = signer.id().clone();
+    let kid = signer.kid().to_string();
     let audit =
         JsonlAudit::open_signed(env.path("signed.jsonl"), std::sync::Arc::new(signer)).unwrap();
     let verifier = HandoffVerifier::builder(me, TrustBundle::new("acme.example").unwrap())
@@ -884,18 +917,36 @@ fn audit_verify_checks_signatures_with_key() {
             "signed.jsonl",
         ])
         .code(0);
-    assert_eq!(stdout_json_lines(&a)[0]["records"], 2);
-    // The wrong key: the first line's signature fails.
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["intact"], true);
+    assert_eq!(s["records"], 2);
+    assert_eq!(s["signatures"], "verified");
+    assert_eq!(s["kid"], kid);
+    // Without the key a signed log is never reported plainly intact: exit 1, chain intact,
+    // signatures not checked.
+    let a = env.run(&["audit", "verify", "signed.jsonl"]).code(1);
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["intact"], false);
+    assert_eq!(s["chain_intact"], true);
+    assert_eq!(s["signatures"], "not_checked");
+    assert_eq!(s["kid"], kid);
+    assert_eq!(s["records"], 2);
+    assert!(s.get("line").is_none());
+    assert!(s["problem"].as_str().unwrap().contains("--key"));
+    // The wrong key: the header names another key.
     let a = env
         .run(&["audit", "verify", "--key", "other.jwk.json", "signed.jsonl"])
         .code(1);
-    assert_eq!(stdout_json_lines(&a)[0]["line"], 1);
+    let s = &stdout_json_lines(&a)[0];
+    assert_eq!(s["line"], 1);
+    assert!(s["problem"].as_str().unwrap().contains("signed by key"));
     // An edit of the last line: invisible to the hash chain alone, caught by the signature.
     let log = env.read("signed.jsonl");
     let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
-    lines[1] = lines[1].replace("\"malformed\"", "\"replayed\"");
+    lines[2] = lines[2].replace("\"malformed\"", "\"replayed\"");
     env.write("signed.jsonl", &(lines.join("\n") + "\n"));
-    env.run(&["audit", "verify", "signed.jsonl"]).code(0);
+    let a = env.run(&["audit", "verify", "signed.jsonl"]).code(1);
+    assert_eq!(stdout_json_lines(&a)[0]["chain_intact"], true);
     let a = env
         .run(&[
             "audit",
@@ -905,7 +956,7 @@ fn audit_verify_checks_signatures_with_key() {
             "signed.jsonl",
         ])
         .code(1);
-    assert_eq!(stdout_json_lines(&a)[0]["line"], 2);
+    assert_eq!(stdout_json_lines(&a)[0]["line"], 3);
     usage_error(
         &env,
         &["audit", "verify", "--key", "missing.jwk", "signed.jsonl"],
@@ -982,6 +1033,88 @@ context = { environment = "staging" }
 }
 
 #[test]
+fn policy_check_warns_about_rules_that_never_match_and_overlapping_tiers() {
+    let env = Env::new();
+    env.write(
+        "warn.toml",
+        r#"version = "w1"
+
+[tiers.low]
+actions = ["payments.quote"]
+
+[[rule]]
+name = "executor-anything"
+effect = "allow"
+senders = ["spiffe://acme.example/agents/*"]
+
+[[rule]]
+name = "executor-pays"
+effect = "allow"
+senders = ["spiffe://acme.example/agents/executor"]
+actions = ["payments.execute"]
+
+[[rule]]
+name = "medium-only"
+effect = "deny"
+recipients = ["spiffe://acme.example/tools/payments"]
+tiers = ["medium"]
+
+[tiers.medium]
+actions = ["tickets.close.bulk"]
+"#,
+    );
+    let a = env.run(&["policy", "check", "warn.toml"]).code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["valid"], true);
+    let warnings: Vec<&str> = d["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    // `payments.quote` (line 4) carves an action out of the built-in `payments.*`.
+    assert!(
+        warnings[0].starts_with("line 4: tiers `low` and `high` overlap: `payments.quote`"),
+        "{warnings:?}"
+    );
+    // `executor-pays` (its name on line 12) is shadowed by `executor-anything` (line 7).
+    assert!(
+        warnings[1].starts_with(
+            "line 12: rule `executor-pays` can never match: the earlier rule `executor-anything` (line 7)"
+        ),
+        "{warnings:?}"
+    );
+    // `tickets.close.bulk` (line 24) is carved out of the built-in `tickets.close*`.
+    assert!(
+        warnings[2].starts_with("line 24: tiers `high` and `medium` overlap: `tickets.close.bulk`"),
+        "{warnings:?}"
+    );
+    // The same, one a line on standard error, with the file.
+    let err = stderr(&a);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    for (line, w) in lines.iter().zip(&warnings) {
+        assert_eq!(*line, format!("warning: warn.toml: {w}"));
+    }
+
+    // A rule that names only a tier no action is ever in.
+    env.write(
+        "never.toml",
+        "version = \"w2\"\n[[rule]]\nname = \"reads\"\neffect = \"allow\"\ntiers = [\"low\"]\n",
+    );
+    let a = env.run(&["policy", "check", "never.toml"]).code(0);
+    let d = &stdout_json_lines(&a)[0];
+    assert_eq!(d["warnings"].as_array().unwrap().len(), 1, "{d}");
+    assert!(
+        d["warnings"][0].as_str().unwrap().starts_with(
+            "line 3: rule `reads` can never match: no action is ever in its tiers (`low`)"
+        ),
+        "{d}"
+    );
+}
+
+#[test]
 fn policy_check_validates_a_file_and_names_the_line() {
     let env = Env::new();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/policy.toml");
@@ -989,6 +1122,9 @@ fn policy_check_validates_a_file_and_names_the_line() {
     let d = &stdout_json_lines(&a)[0];
     assert_eq!(d["valid"], true);
     assert_eq!(d["version"], "2027-01-15.1");
+    // The example policy is clean.
+    assert_eq!(d["warnings"], serde_json::json!([]));
+    assert_eq!(stderr(&a), "");
     env.write(
         "bad.toml",
         "version = \"1\"\n[[rule]]\nname = \"x\"\neffect = \"maybe\"\n",

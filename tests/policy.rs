@@ -229,6 +229,9 @@ fn example_scenario_table() {
 fn first_matching_rule_decides_and_context_conditions_match() {
     let p: RulePolicy = r#"
 version = "v3"
+[tiers.low]
+actions = ["tickets.read"]
+
 [[rule]]
 name = "no-tenant-b"
 effect = "deny"
@@ -573,4 +576,252 @@ fn every_truncation_of_the_example_loads_or_fails_with_a_line() {
         }
     }
     assert!(failures > 0);
+}
+
+// ---------------------------------------------------------------- patterns and defaults
+
+/// orchestrator → planner: every action on every resource; the planner asks the executor to
+/// perform `action`, so the holder of `*` picks the action name.
+fn star_request(s: &Scenario, action: &str) -> HandoffEnvelope {
+    let root = DelegationToken::root(&s.w.orchestrator.identity)
+        .delegate_to(&s.w.planner.public())
+        .task("task-42".parse().unwrap())
+        .allow("*", "*")
+        .unwrap()
+        .depth(1)
+        .ttl(Duration::from_secs(600))
+        .issued_at(s.w.now())
+        .sign()
+        .unwrap();
+    HandoffEnvelope::builder(&s.w.planner.identity)
+        .to(s.w.executor.id())
+        .intent(action, "account/ops/9")
+        .unwrap()
+        .payload(PAYLOAD)
+        .chain(&[root])
+        .issued_at(s.w.now())
+        .seal()
+        .unwrap()
+}
+
+#[test]
+fn x_star_classifies_and_catches_x_itself() {
+    let p: RulePolicy = r#"
+version = "p1"
+[tiers.high]
+environments = ["prod"]
+
+[[rule]]
+name = "all"
+effect = "allow"
+"#
+    .parse()
+    .unwrap();
+    for action in ["payments", "deploy", "secrets", "payments.execute"] {
+        assert_eq!(p.tier_of(action), Some("high"), "{action}");
+    }
+    // `payments` is not a way around the high tier's requirements.
+    let s = Scenario::new();
+    let env = star_request(&s, "payments");
+    s.assert_denied(
+        s.verify(p.clone(), &s.w.executor, &env, &ctx(Some("dev"))),
+        "tier:high:environment",
+        "p1",
+    );
+    s.assert_allowed(s.verify(p, &s.w.executor, &env, &ctx(Some("prod"))), "all");
+
+    // A deny rule on `payments.*` catches `payments`; `paymentsx` is another action.
+    let p: RulePolicy = r#"
+version = "p2"
+default_tier = "low"
+[tiers.low]
+actions = ["tickets.read"]
+
+[[rule]]
+name = "no-payments"
+effect = "deny"
+actions = ["payments.*"]
+
+[[rule]]
+name = "all"
+effect = "allow"
+"#
+    .parse()
+    .unwrap();
+    s.assert_denied(
+        s.verify(
+            p.clone(),
+            &s.w.executor,
+            &star_request(&s, "payments"),
+            &ctx(None),
+        ),
+        "no-payments",
+        "p2",
+    );
+    s.assert_allowed(
+        s.verify(p, &s.w.executor, &star_request(&s, "paymentsx"), &ctx(None)),
+        "all",
+    );
+}
+
+#[test]
+fn an_unclassified_action_gets_the_default_tier() {
+    let strict: RulePolicy = r#"
+version = "d1"
+[tiers.high]
+environments = ["prod"]
+
+[[rule]]
+name = "all"
+effect = "allow"
+"#
+    .parse()
+    .unwrap();
+    // No pattern classifies `frobnicate`: the default tier is `high`, the strictest.
+    assert_eq!(strict.default_tier(), "high");
+    assert_eq!(strict.tier_of("frobnicate"), Some("high"));
+    let s = Scenario::new();
+    let env = star_request(&s, "frobnicate");
+    s.assert_denied(
+        s.verify(strict, &s.w.executor, &env, &ctx(None)),
+        "tier:high:environment",
+        "d1",
+    );
+
+    // `default_tier` chooses another tier for unclassified actions.
+    let lenient: RulePolicy = r#"
+version = "d2"
+default_tier = "low"
+[tiers.high]
+environments = ["prod"]
+
+[[rule]]
+name = "all"
+effect = "allow"
+"#
+    .parse()
+    .unwrap();
+    assert_eq!(lenient.tier_of("frobnicate"), Some("low"));
+    assert_eq!(lenient.tier_of("payments"), Some("high"));
+    s.assert_allowed(s.verify(lenient, &s.w.executor, &env, &ctx(None)), "all");
+
+    // An unknown default tier is refused with its line.
+    let err = "version = \"d3\"\ndefault_tier = \"medium\"\n"
+        .parse::<RulePolicy>()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("line 2: `default_tier` names unknown tier `medium`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn per_environment_requirements_deny_a_missing_environment() {
+    // No `environments` allow-list: only per-environment requirements.
+    let p: RulePolicy = r#"
+version = "e1"
+[tiers.high.env.prod]
+step_up_approvers = ["spiffe://acme.example/approvals"]
+
+[[rule]]
+name = "all"
+effect = "allow"
+"#
+    .parse()
+    .unwrap();
+    let s = Scenario::new();
+    // A root grant by the orchestrator: not a step-up approval.
+    let env = s.pay(&[s.pay_grant(&s.w.orchestrator, 300)], 30);
+    // Without an environment the prod step-up cannot be skipped: deny.
+    s.assert_denied(
+        s.verify(p.clone(), &s.w.payments, &env, &ctx(None)),
+        "tier:high:environment",
+        "e1",
+    );
+    s.assert_denied(
+        s.verify(p.clone(), &s.w.payments, &env, &ctx(Some("prod"))),
+        "tier:high:step-up",
+        "e1",
+    );
+    // Another named environment gets the tier's base requirements (none here).
+    s.assert_allowed(
+        s.verify(p.clone(), &s.w.payments, &env, &ctx(Some("dev"))),
+        "all",
+    );
+    // With the approval, prod allows.
+    let approved = s.pay(&[s.pay_grant(&s.approvals, 300)], 30);
+    s.assert_allowed(
+        s.verify(p, &s.w.payments, &approved, &ctx(Some("prod"))),
+        "all",
+    );
+}
+
+#[test]
+fn warnings_name_shadowed_rules_and_stay_bounded() {
+    let p: RulePolicy = r#"
+version = "w1"
+[[rule]]
+name = "no-payments"
+effect = "deny"
+actions = ["payments.*"]
+
+[[rule]]
+name = "bare-payments"
+effect = "allow"
+actions = ["payments"]
+context = { environment = "prod" }
+
+[[rule]]
+name = "tenant-a"
+effect = "allow"
+context = { tenant = ["a", "b"] }
+
+[[rule]]
+name = "tenant-a-reads"
+effect = "allow"
+actions = ["tickets.read"]
+context = { tenant = "a" }
+
+[[rule]]
+name = "tenant-c-reads"
+effect = "allow"
+actions = ["tickets.read"]
+context = { tenant = "c" }
+"#
+    .parse()
+    .unwrap();
+    let w: Vec<(usize, &str)> = p
+        .warnings()
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    // `payments.*` also matches `payments`, so the later rule can never decide.
+    assert_eq!(w[0].0, 9);
+    assert!(
+        w[0].1.starts_with(
+            "rule `bare-payments` can never match: the earlier rule `no-payments` (line 4)"
+        ),
+        "{w:?}"
+    );
+    assert_eq!(w[1].0, 20);
+    assert!(
+        w[1].1.starts_with("rule `tenant-a-reads` can never match"),
+        "{w:?}"
+    );
+
+    // Many warnings: at most 100, then one notice that the check stopped.
+    let mut text = String::from("version = \"many\"\n");
+    for i in 0..500 {
+        text.push_str(&format!("[[rule]]\nname = \"r{i}\"\neffect = \"deny\"\n"));
+    }
+    let p: RulePolicy = text.parse().unwrap();
+    assert_eq!(p.warnings().len(), 101);
+    let last = p.warnings().last().unwrap();
+    assert_eq!(last.line, 0);
+    assert!(
+        last.message.starts_with("the check stopped early"),
+        "{last}"
+    );
 }

@@ -10,7 +10,7 @@ mod rules;
 
 #[cfg(feature = "cedar")]
 pub use cedar::CedarPolicy;
-pub use rules::{RulePolicy, SharedRulePolicy, MAX_POLICY_BYTES};
+pub use rules::{PolicyWarning, RulePolicy, SharedRulePolicy, MAX_POLICY_BYTES};
 
 use std::collections::BTreeMap;
 use std::fmt;

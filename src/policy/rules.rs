@@ -47,14 +47,20 @@ use crate::policy::{Policy, PolicyDecision, PolicyRequest};
 /// The largest policy file accepted (1 MiB).
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
+/// How many pattern comparisons the warnings of a policy may cost, and how many warnings
+/// there may be, so that checking any file within [`MAX_POLICY_BYTES`] stays quick.
+const LINT_BUDGET: u64 = 4_000_000;
+const MAX_WARNINGS: usize = 100;
+
 /// The name of the decision when no rule matches.
 const DEFAULT_DENY: &str = "default-deny";
 
-/// The built-in risk tiers: reads (and anything unclassified) are `low`; payments, code
-/// deployment, secret retrieval and ticket closure are `high`. Neither has requirements until
-/// the policy file states them.
+/// The built-in risk tiers: `low` classifies nothing until the policy file lists its actions;
+/// payments, code deployment, secret retrieval and ticket closure are `high`. Neither has
+/// requirements until the policy file states them. An action no pattern classifies is in
+/// [`DEFAULT_TIER`] unless the file sets `default_tier`.
 const BUILTIN_TIERS: [(&str, &[&str]); 2] = [
-    ("low", &["*"]),
+    ("low", &[]),
     (
         "high",
         &[
@@ -67,6 +73,11 @@ const BUILTIN_TIERS: [(&str, &[&str]); 2] = [
     ),
 ];
 
+/// The tier of an action no tier pattern classifies, unless the file says `default_tier`:
+/// the strictest built-in tier, so an action nobody thought of (or a name chosen by whoever
+/// holds a `*` grant) gets the strictest checks, never the weakest.
+const DEFAULT_TIER: &str = "high";
+
 // ------------------------------------------------------------------ file format (serde)
 
 #[derive(Deserialize)]
@@ -75,6 +86,7 @@ struct FileSpec {
     version: Spanned<String>,
     #[serde(default)]
     revoke_on_change: bool,
+    default_tier: Option<Spanned<String>>,
     #[serde(default)]
     tiers: BTreeMap<Spanned<String>, TierSpec>,
     #[serde(default, rename = "rule")]
@@ -211,7 +223,51 @@ pub struct RulePolicy {
     version: String,
     revoke_on_change: bool,
     tiers: Vec<Tier>,
+    /// The index in `tiers` of the tier of unclassified actions.
+    default_tier: usize,
     rules: Vec<Rule>,
+    warnings: Vec<PolicyWarning>,
+}
+
+/// Something in a policy file that loads but is probably not what its author meant: a rule that
+/// can never match, or tiers whose action patterns overlap. See [`RulePolicy::warnings`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyWarning {
+    /// The 1-based line of the file it is about (0 when it concerns no line of the file: only
+    /// built-in values, or the notice that the check stopped early).
+    pub line: usize,
+    /// What is wrong, and what to do about it.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Whether a policy action pattern matches `action`. Beyond the capability pattern rules, a
+/// pattern `x.*` also matches `x` itself, so `payments.*` classifies and catches `payments`.
+/// (Capability patterns in tokens keep the SPEC rules.)
+fn action_matches(p: &Pattern, action: &str) -> bool {
+    p.matches(action) || p.as_str().strip_suffix(".*") == Some(action)
+}
+
+/// Whether every action `q` matches (under [`action_matches`]) is matched by `p`.
+fn action_covers(p: &Pattern, q: &Pattern) -> bool {
+    if q.as_str().ends_with('*') {
+        // `q` = `Q*`: `p` must match everything starting with `Q`, and for `Q` = `x.` also `x`,
+        // which `p.covers(q)` implies (the prefix of `p` is then a prefix of `x`, or `p` = `x.*`).
+        p.covers(q)
+    } else {
+        action_matches(p, q.as_str())
+    }
+}
+
+/// Untrusted text (a rule or tier name) shown escaped.
+fn esc(s: &str) -> String {
+    s.escape_debug().to_string()
 }
 
 /// A load problem at a byte range of the source.
@@ -358,16 +414,36 @@ impl RulePolicy {
     }
 
     /// The risk tier of an action: the tier whose matching action pattern is the most
-    /// specific (an exact action beats any `*` pattern; a longer prefix beats a shorter one).
+    /// specific (an exact action beats any `*` pattern; a longer prefix beats a shorter one;
+    /// `x.*` also matches `x`). An action no pattern matches is in the default tier
+    /// (`default_tier`, `high` unless the file says otherwise). Always `Some`.
     #[must_use]
     pub fn tier_of(&self, action: &str) -> Option<&str> {
         self.tier_for(action).map(|t| t.name.as_str())
     }
 
+    /// The tier of actions no pattern classifies (`default_tier`).
+    #[must_use]
+    pub fn default_tier(&self) -> &str {
+        self.tiers
+            .get(self.default_tier)
+            .map_or(DEFAULT_TIER, |t| t.name.as_str())
+    }
+
+    /// What in the file is probably a mistake although it loads: rules that can never match
+    /// (an earlier rule matches everything they match and decides first, or they name only
+    /// tiers no action is ever in), and tiers whose action patterns overlap (the most specific
+    /// pattern wins, which may carve an action out of a stricter tier). `handoff policy check`
+    /// prints them.
+    #[must_use]
+    pub fn warnings(&self) -> &[PolicyWarning] {
+        &self.warnings
+    }
+
     fn tier_for(&self, action: &str) -> Option<&Tier> {
         let mut best: Option<(&Tier, (bool, usize))> = None;
         for tier in &self.tiers {
-            for p in tier.actions.iter().filter(|p| p.matches(action)) {
+            for p in tier.actions.iter().filter(|p| action_matches(p, action)) {
                 let rank = specificity(p);
                 if best.as_ref().is_none_or(|(_, r)| rank > *r) {
                     best = Some((tier, rank));
@@ -375,6 +451,7 @@ impl RulePolicy {
             }
         }
         best.map(|(t, _)| t)
+            .or_else(|| self.tiers.get(self.default_tier))
     }
 
     /// Sets the revocation cut-off that a policy change calls for (SPEC section 6 step 8):
@@ -485,6 +562,29 @@ impl RulePolicy {
                 None => tiers.push(tier),
             }
         }
+        let default_tier = match &spec.default_tier {
+            None => tiers
+                .iter()
+                .position(|t| t.name == DEFAULT_TIER)
+                .unwrap_or(0),
+            Some(d) => tiers
+                .iter()
+                .position(|t| t.name == *d.get_ref())
+                .ok_or_else(|| {
+                    at(
+                        d.span(),
+                        format!(
+                            "`default_tier` names unknown tier `{}`; use one of: {}",
+                            esc(d.get_ref()),
+                            tiers
+                                .iter()
+                                .map(|t| format!("`{}`", t.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?,
+        };
         // The same action pattern in two tiers would make the classification ambiguous.
         for (i, a) in tiers.iter().enumerate() {
             for b in tiers.iter().skip(i + 1) {
@@ -568,12 +668,127 @@ impl RulePolicy {
             });
         }
 
-        Ok(RulePolicy {
+        let mut policy = RulePolicy {
             version: version.to_owned(),
             revoke_on_change: spec.revoke_on_change,
             tiers,
+            default_tier,
             rules,
-        })
+            warnings: Vec::new(),
+        };
+        policy.warnings = policy.lint(&spec, src);
+        Ok(policy)
+    }
+
+    /// The warnings of [`warnings`](RulePolicy::warnings), in line order.
+    fn lint(&self, spec: &FileSpec, src: &str) -> Vec<PolicyWarning> {
+        let mut out = Vec::new();
+        let line = |span: Range<usize>| line_of(src, span.start);
+        // Where each tier's patterns are written (built-in ones: the tier's table, if any).
+        let pattern_line = |tier: &str, p: &Pattern| -> usize {
+            let table = spec.tiers.iter().find(|(k, _)| *k.get_ref() == tier);
+            let written = table
+                .and_then(|(_, t)| t.actions.as_ref())
+                .and_then(|a| a.get_ref().iter().find(|s| *s.get_ref() == p.as_str()))
+                .map(Spanned::span);
+            written
+                .or_else(|| table.map(|(k, _)| k.span()))
+                .map_or(0, line)
+        };
+        // Bounded work on any file: at most LINT_BUDGET pattern comparisons and
+        // MAX_WARNINGS warnings (each needs a line number, found by scanning the source).
+        let mut budget = LINT_BUDGET;
+        let mut stopped = false;
+        'tiers: for (i, a) in self.tiers.iter().enumerate() {
+            for b in self.tiers.iter().skip(i + 1) {
+                for p in &a.actions {
+                    for q in &b.actions {
+                        if budget == 0 || out.len() >= MAX_WARNINGS {
+                            stopped = true;
+                            break 'tiers;
+                        }
+                        budget -= 1;
+                        let (wide, wide_tier, narrow, narrow_tier) = if action_covers(p, q) {
+                            (p, a, q, b)
+                        } else if action_covers(q, p) {
+                            (q, b, p, a)
+                        } else {
+                            continue;
+                        };
+                        out.push(PolicyWarning {
+                            line: pattern_line(&narrow_tier.name, narrow),
+                            message: format!(
+                                "tiers `{}` and `{}` overlap: `{narrow}` (tier `{}`) is also matched by `{wide}` (tier `{}`); the more specific `{narrow}` wins, so those actions get the requirements of tier `{}`, not `{}`",
+                                esc(&a.name),
+                                esc(&b.name),
+                                esc(&narrow_tier.name),
+                                esc(&wide_tier.name),
+                                esc(&narrow_tier.name),
+                                esc(&wide_tier.name),
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        'rules: for (j, (rule, rspec)) in self.rules.iter().zip(&spec.rules).enumerate() {
+            if stopped {
+                break;
+            }
+            let mut shadow = None;
+            for (i, earlier) in self.rules.iter().take(j).enumerate() {
+                let cost = earlier.size().saturating_mul(rule.size());
+                if cost > budget || out.len() >= MAX_WARNINGS {
+                    stopped = true;
+                    break 'rules;
+                }
+                budget -= cost;
+                if earlier.covers(rule) {
+                    shadow = Some((i, earlier));
+                    break;
+                }
+            }
+            if let Some((shadow, earlier)) = shadow {
+                out.push(PolicyWarning {
+                    line: line(rspec.name.span()),
+                    message: format!(
+                        "rule `{}` can never match: the earlier rule `{}` (line {}) matches every handoff it matches and decides first; move it above, or narrow `{}`",
+                        esc(&rule.name),
+                        esc(&earlier.name),
+                        spec.rules.get(shadow).map_or(0, |s| line(s.name.span())),
+                        esc(&earlier.name),
+                    ),
+                });
+                continue;
+            }
+            if let Some(names) = &rule.tiers {
+                let reachable = |name: &String| {
+                    self.tiers.iter().enumerate().any(|(i, t)| {
+                        t.name == *name && (i == self.default_tier || !t.actions.is_empty())
+                    })
+                };
+                if !names.iter().any(reachable) {
+                    out.push(PolicyWarning {
+                        line: line(rspec.name.span()),
+                        message: format!(
+                            "rule `{}` can never match: no action is ever in its tiers ({}): they list no actions and none is the `default_tier`; give the tier `actions = [...]`",
+                            esc(&rule.name),
+                            names.iter().map(|n| format!("`{}`", esc(n))).collect::<Vec<_>>().join(", "),
+                        ),
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|w| w.line);
+        if stopped {
+            out.push(PolicyWarning {
+                line: 0,
+                message: format!(
+                    "the check stopped early (more than {MAX_WARNINGS} warnings, or too many patterns to compare): fix the warnings shown and check again"
+                ),
+            });
+        }
+        out
     }
 
     /// The requirement of `tier` that this request fails, as a decision name.
@@ -584,6 +799,11 @@ impl RulePolicy {
             if !env.is_some_and(|e| allowed.iter().any(|a| a == e)) {
                 return fail("environment");
             }
+        }
+        // Per-environment requirements cannot be chosen without an environment: deny rather
+        // than fall back to the (weaker) base requirements.
+        if env.is_none() && !tier.by_environment.is_empty() {
+            return fail("environment");
         }
         let req = match env.and_then(|e| tier.by_environment.get(e)) {
             Some(over) => tier.base.overlay(over),
@@ -638,7 +858,7 @@ impl Rule {
         }
         any(&self.senders, |p| p.matches(r.sender))
             && any(&self.recipients, |p| p.matches(r.recipient))
-            && any(&self.actions, |p| p.matches(r.intent.action()))
+            && any(&self.actions, |p| action_matches(p, r.intent.action()))
             && any(&self.resources, |p| p.matches(r.intent.resource()))
             && self.mode.is_none_or(|m| m == r.mode)
             && any(&self.tiers, |t| Some(t.as_str()) == tier)
@@ -646,6 +866,62 @@ impl Rule {
                 .context
                 .iter()
                 .all(|(name, cond)| context_matches(r.context.get(name), cond))
+    }
+}
+
+impl Rule {
+    /// A bound on the work of one [`covers`](Rule::covers) comparison's side.
+    fn size(&self) -> u64 {
+        fn len<T>(l: &Option<Vec<T>>) -> u64 {
+            l.as_ref()
+                .map_or(0, |l| u64::try_from(l.len()).unwrap_or(u64::MAX))
+        }
+        1 + len(&self.senders)
+            + len(&self.recipients)
+            + len(&self.actions)
+            + len(&self.resources)
+            + len(&self.tiers)
+            + self
+                .context
+                .iter()
+                .map(|(_, c)| match c {
+                    Condition::Equals(_) => 1,
+                    Condition::In(l) => u64::try_from(l.len()).unwrap_or(u64::MAX),
+                })
+                .fold(0u64, u64::saturating_add)
+    }
+
+    /// Whether every handoff `later` matches is matched by `self` (sound, not complete: `false`
+    /// when unsure).
+    fn covers(&self, later: &Rule) -> bool {
+        fn list<T>(
+            mine: &Option<Vec<T>>,
+            theirs: &Option<Vec<T>>,
+            f: impl Fn(&T, &T) -> bool,
+        ) -> bool {
+            match (mine, theirs) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(m), Some(t)) => t.iter().all(|q| m.iter().any(|p| f(p, q))),
+            }
+        }
+        list(&self.senders, &later.senders, |p, q| p.covers(q))
+            && list(&self.recipients, &later.recipients, |p, q| p.covers(q))
+            && list(&self.actions, &later.actions, action_covers)
+            && list(&self.resources, &later.resources, |p, q| p.covers(q))
+            && list(&self.tiers, &later.tiers, |p, q| p == q)
+            && (self.mode.is_none() || self.mode == later.mode)
+            && self.context.iter().all(|(name, mine)| {
+                later.context.iter().any(|(n, theirs)| {
+                    n == name
+                        && match (mine, theirs) {
+                            (Condition::Equals(a), Condition::Equals(b)) => a == b,
+                            (Condition::In(a), Condition::Equals(b)) => a.contains(b),
+                            (Condition::In(a), Condition::In(b)) => b.iter().all(|v| a.contains(v)),
+                            (Condition::Equals(a), Condition::In(b)) => b.iter().all(|v| v == a),
+                        }
+                })
+            })
     }
 }
 
@@ -693,6 +969,7 @@ impl FromStr for RulePolicy {
 
 impl Policy for RulePolicy {
     fn evaluate(&self, r: &PolicyRequest<'_>) -> PolicyDecision {
+        // Always `Some`: an unclassified action is in the default tier.
         let tier = self.tier_for(r.intent.action());
         let decision = match self
             .rules
@@ -799,8 +1076,11 @@ mod tests {
     #[test]
     fn built_in_tiers_classify_actions() {
         let p: RulePolicy = "version = \"v1\"".parse().unwrap();
-        assert_eq!(p.tier_of("tickets.read"), Some("low"));
+        // Unclassified: the default tier, `high`.
+        assert_eq!(p.tier_of("tickets.read"), Some("high"));
+        assert_eq!(p.default_tier(), "high");
         assert_eq!(p.tier_of("payments.execute"), Some("high"));
+        assert_eq!(p.tier_of("payments"), Some("high"));
         assert_eq!(p.tier_of("code.deploy"), Some("high"));
         assert_eq!(p.tier_of("code.deployment.start"), Some("high"));
         assert_eq!(p.tier_of("secrets.read"), Some("high"));
@@ -813,12 +1093,15 @@ mod tests {
         let p: RulePolicy = r#"
 version = "v1"
 [tiers.low]
-actions = ["*", "payments.quote"]
+actions = ["tickets.*", "payments.quote"]
 "#
         .parse()
         .unwrap();
         assert_eq!(p.tier_of("payments.quote"), Some("low"));
         assert_eq!(p.tier_of("payments.execute"), Some("high"));
+        assert_eq!(p.tier_of("tickets.read"), Some("low"));
+        assert_eq!(p.tier_of("tickets"), Some("low"));
+        assert_eq!(p.tier_of("tickets.close"), Some("high"));
     }
 
     #[test]

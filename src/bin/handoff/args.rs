@@ -260,8 +260,11 @@ pub(crate) struct InspectArgs {
 #[command(after_help = "Example:\n  \
 handoff audit verify audit.jsonl\n  \
 handoff audit verify --key executor.jwk.json audit.jsonl   # a log signed by the verifier's identity\n\n\
-Exit status: 0 the chain is intact, 1 a line was edited, deleted, reordered or truncated \
-(the first bad line is named), 2 the file cannot be read.")]
+Prints `\"intact\":true` only for an unsigned log whose chain is intact, or a signed log \
+whose every signature verified with --key. A signed log checked without --key prints \
+`\"intact\":false,\"chain_intact\":true,\"signatures\":\"not_checked\"`.\n\n\
+Exit status: 0 intact, 1 a line was edited, deleted, reordered or truncated (the first bad \
+line is named), or a signed log was checked without --key, 2 the file cannot be read.")]
 pub(crate) struct AuditVerifyArgs {
     /// The audit log (JSON Lines, written by `handoff verify --audit`).
     #[arg(value_name = "FILE.JSONL")]

@@ -63,6 +63,9 @@ pub(crate) fn explain(arg: &str, error: agent_handoff::Error) -> CliError {
             "; choose another `--out` directory or move the old file away"
         }
         E::Bundle { .. } => "; fix or regenerate the bundle (SPEC section 8)",
+        E::AuditLog { source, .. } if source.kind == agent_handoff::AuditLogFault::ModeMismatch => {
+            "; `handoff verify --audit` writes unsigned logs only: pass a new file"
+        }
         _ => "",
     };
     CliError(format!("{arg}: {error}{hint}"))

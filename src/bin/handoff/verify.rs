@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_handoff::{
-    verify_audit_log, verify_audit_log_signed, AgentKey, Capability, Context, DiscardAudit,
-    FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations, Policy,
-    Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
+    verify_audit_log, verify_audit_log_signed, AgentKey, AuditSignatures, Capability, Context,
+    DiscardAudit, FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations,
+    Policy, Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
     MAX_ENVELOPE_BYTES,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -227,7 +227,24 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
     }
     refuse_special_file("<FILE.JSONL>", &args.file)?;
     let checked = match &args.key {
-        None => verify_audit_log(&args.file),
+        None => verify_audit_log(&args.file).map(|report| match report.signatures {
+            AuditSignatures::Unsigned => (report.summary, json!({"signatures": "none"}), true),
+            AuditSignatures::NotChecked { signer, kid } => (
+                report.summary,
+                json!({
+                    "signatures": "not_checked",
+                    "signer": signer.to_string(),
+                    "kid": kid.to_string(),
+                    "problem": "the log is signed but its signatures were not checked: pass `--key <signer.jwk.json>` to check them",
+                }),
+                false,
+            ),
+            _ => (
+                report.summary,
+                json!({"signatures": "unknown"}),
+                false,
+            ),
+        }),
         Some(key_path) => {
             let text = read_text_file(
                 "--key",
@@ -236,17 +253,32 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
                 agent_handoff::MAX_KEY_FILE_BYTES,
             )?;
             let key = AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))?;
-            verify_audit_log_signed(&args.file, &key)
+            verify_audit_log_signed(&args.file, &key).map(|summary| {
+                (
+                    summary,
+                    json!({"signatures": "verified", "kid": key.kid().to_string()}),
+                    true,
+                )
+            })
         }
     };
     match checked {
-        Ok(summary) => {
-            print_line(&line(json!({
-                "intact": true,
+        Ok((summary, signatures, proven)) => {
+            let mut out = json!({
+                "intact": proven,
+                "chain_intact": true,
                 "records": summary.records,
                 "head": URL_SAFE_NO_PAD.encode(summary.head),
-            }))?)?;
-            Ok(ExitCode::SUCCESS)
+            });
+            if let (Some(out), Some(extra)) = (out.as_object_mut(), signatures.as_object()) {
+                out.extend(extra.clone());
+            }
+            print_line(&line(out)?)?;
+            Ok(if proven {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(DENIED)
+            })
         }
         Err(e) if e.line == 0 => Err(CliError::new(format!("<FILE.JSONL>: {}", e.problem))),
         Err(e) => {
@@ -260,15 +292,21 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
     }
 }
 
-/// `handoff policy check <file>`: loads the rule policy; prints its version, or the problem
-/// with its line. Exit 0 valid, 1 invalid, 2 unreadable.
+/// `handoff policy check <file>`: loads the rule policy; prints its version and warnings (also
+/// to standard error, with their lines), or the problem with its line. Exit 0 valid (with or
+/// without warnings), 1 invalid, 2 unreadable.
 pub(crate) fn policy_check(args: &PolicyCheckArgs) -> CliResult<ExitCode> {
     match RulePolicy::from_file(&args.file) {
         Ok(policy) => {
+            // Warnings do not make the file invalid: they go to standard error, one a line.
+            for w in policy.warnings() {
+                eprintln!("warning: {}: {w}", args.file.display());
+            }
             print_line(&line(json!({
-                "valid": true,
-                "file": args.file.display().to_string(),
-                "version": policy.version(),
+                    "valid": true,
+                    "file": args.file.display().to_string(),
+                    "version": policy.version(),
+                    "warnings": policy.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
             }))?)?;
             Ok(ExitCode::SUCCESS)
         }
