@@ -406,8 +406,19 @@ impl JsonlAudit {
         {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
+            // A FIFO without a reader makes this open fail (ENXIO) instead of blocking.
+            options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
         }
         let file = options.open(&path).map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(Error::File {
+                what: "audit log",
+                path: path.clone(),
+                problem: crate::error::FileProblem::NotRegular {
+                    kind: "special file",
+                },
+            });
+        }
         if !existed && sync == SyncPolicy::EveryRecord {
             // Make the new file's directory entry durable too.
             file.sync_all().map_err(io)?;
@@ -788,11 +799,14 @@ fn check_chain(
     key: Option<&AgentKey>,
     earlier: Option<&AuditLogSummary>,
 ) -> Result<(AuditLogSummary, LogMode, u64), AuditLogError> {
-    let file = File::open(path).map_err(|e| AuditLogError {
-        line: 0,
-        kind: AuditLogFault::Unreadable,
-        problem: format!("cannot open `{}`: {e}", path.display()),
-    })?;
+    // Opened without blocking and checked through the handle: a FIFO or device is refused, not
+    // waited on.
+    let (file, _) =
+        crate::file::open_regular(path, "audit log", "opening").map_err(|e| AuditLogError {
+            line: 0,
+            kind: AuditLogFault::Unreadable,
+            problem: e.to_string(),
+        })?;
     let mut reader = BufReader::new(file);
     let mut prev = GENESIS;
     let mut seq = 0u64;

@@ -1545,3 +1545,18 @@ fn verify_shows_text_from_inputs_escaped_on_stdout_and_stderr() {
     );
     assert_eq!(err.lines().count(), 1, "{err:?}");
 }
+
+#[test]
+fn clap_usage_errors_show_the_offending_value_escaped() {
+    let env = Env::new();
+    let evil = "\u{1b}]0;owned\u{7}\nFAKE LINE\u{202e}";
+    let err = usage_error(&env, &["verify", "--me", PLANNER, "--leeway", evil, "-"]);
+    for raw in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!err.contains(raw), "{err:?}");
+    }
+    assert!(!err.lines().any(|l| l.starts_with("FAKE LINE")), "{err:?}");
+    assert!(
+        err.contains("\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE\\u{202e}"),
+        "{err:?}"
+    );
+}

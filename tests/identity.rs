@@ -522,3 +522,26 @@ fn policy_decisions_keep_their_rule_and_version_escaped() {
     let d = PolicyDecision::deny(OWNED);
     assert_eq!(d.rule(), "\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE");
 }
+
+#[test]
+fn audit_logs_refuse_fifos_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.jsonl");
+    mkfifo(&fifo, 0o600);
+    let f = fifo.clone();
+    let (opened, verified) = within_10s(move || {
+        (
+            JsonlAudit::open(&f).map(|_| ()),
+            verify_audit_log(&f).map(|_| ()),
+        )
+    });
+    // No reader: opening it for appending fails at once instead of waiting for one.
+    let opened = opened.unwrap_err();
+    assert!(opened.to_string().contains("audit.jsonl"), "{opened}");
+    let verified = verified.unwrap_err();
+    assert_eq!(verified.kind, AuditLogFault::Unreadable, "{verified}");
+    assert!(
+        verified.problem.contains("not a regular file"),
+        "{verified}"
+    );
+}

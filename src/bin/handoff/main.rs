@@ -156,9 +156,37 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
     }
 }
 
+/// Prints a clap error (or `--help`/`--version`) and gives its exit status. clap's messages
+/// quote the offending argument raw, so the message is rendered from the same arguments with
+/// each one shown escaped; when that gives another kind of error, the original message is
+/// printed escaped as a whole (its line breaks included).
+fn usage_exit(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| escape::escape_text(a.to_string_lossy()).into_owned())
+        .collect();
+    let text = match Cli::try_parse_from(&shown) {
+        Err(same) if same.kind() == e.kind() => same.render().to_string(),
+        _ => format!(
+            "{}\n",
+            escape::escape_text(e.render().to_string().trim_end())
+        ),
+    };
+    if e.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
 fn main() -> ExitCode {
     // Usage errors exit with status 2 (clap's default), `--help` and `--version` with 0.
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(e, &args),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
