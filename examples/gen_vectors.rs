@@ -1,4 +1,4 @@
-//! Generates the golden vectors in `tests/vectors/` (format: README, section *Golden vectors for other implementations*).
+//! Generates the golden vectors in `tests/vectors/` (format: `docs/testing.md`, section *Golden vectors for other implementations*).
 //!
 //! ```sh
 //! cargo run --example gen_vectors -- tests/vectors

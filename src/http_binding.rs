@@ -1,7 +1,7 @@
 //! The HTTP binding (feature `http`): verify handoffs in `tower` services (axum, hyper, tonic)
 //! and seal them in HTTP clients.
 //!
-//! The binding, in short (the full text is in the README, section *HTTP binding*):
+//! The binding, in short (the normative text is SPEC.md section 10; the usage guide is `docs/http.md`):
 //!
 //! - the envelope travels in exactly one request header, [`HANDOFF_HEADER`]
 //!   (`Agent-Handoff: <compact envelope>`);
@@ -443,7 +443,7 @@ fn is_canonical_resource(resource: &str) -> bool {
 ///
 /// The layer puts it in the request extensions before it calls the route function, so that
 /// the route function, and the handler after it, read exactly the decoded path the
-/// verification was about. A raw path is in canonical form when (README, *HTTP binding*,
+/// verification was about. A raw path is in canonical form when (SPEC section 10,
 /// rule 4):
 ///
 /// - it starts with `/` and every `/`-separated segment after that is non-empty (no `//`, no

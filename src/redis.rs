@@ -279,7 +279,7 @@ fn connect(
 /// Errors, timeouts and a Redis that is down give `Err` (the verifier denies `unavailable`);
 /// a broken connection is replaced on the next call. If Redis loses its data (a restart without
 /// persistence, a failover to a replica that lagged), envelopes accepted before could be
-/// accepted once more until they expire: see the README's trade-offs.
+/// accepted once more until they expire: see the trade-offs in `docs/operations.md`.
 ///
 /// ```no_run
 /// use agent_handoff::{AgentId, RedisReplayCache};

@@ -761,7 +761,7 @@ impl HandoffVerifier {
     }
 
     /// `max(nbf, iat) - leeway <= now < exp + leeway`, and `exp - min(iat, nbf) <= max_ttl`
-    /// (SPEC section 4 and 6 step 4, read strictly: see the README's "Where the SPEC is silent").
+    /// (SPEC section 4, *time claims*, and section 6 step 4).
     fn check_time(
         &self,
         iat: UnixTime,

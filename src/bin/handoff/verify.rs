@@ -27,7 +27,7 @@ use crate::{
 /// Exit status when any envelope was denied, or an audit log is broken.
 const DENIED: u8 = 1;
 
-/// Loads a `--policy` file (a TOML rule policy; see the README section on request-time policy).
+/// Loads a `--policy` file (a TOML rule policy; see `docs/policy.md`).
 fn load_policy(path: &Path) -> CliResult<Arc<dyn Policy>> {
     RulePolicy::from_file(path)
         .map(|p| Arc::new(p) as Arc<dyn Policy>)
