@@ -85,3 +85,24 @@ pub use crate::trust::{KeyResolver, TrustBundle};
 pub use crate::verify::{
     AuditFailure, HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
 };
+
+// The guides in `docs/` are not part of the API documentation, but their code blocks are
+// doctests: `cargo test --doc` compiles and runs them like the README's.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/cli.md")]
+mod docs_cli {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/policy.md")]
+mod docs_policy {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operations.md")]
+mod docs_operations {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/http.md")]
+mod docs_http {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/performance.md")]
+mod docs_performance {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+mod docs_testing {}
