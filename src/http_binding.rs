@@ -1,7 +1,8 @@
 //! The HTTP binding (feature `http`): verify handoffs in `tower` services (axum, hyper, tonic)
 //! and seal them in HTTP clients.
 //!
-//! The binding, in short (the normative text is SPEC.md section 10; the usage guide is `docs/http.md`):
+//! The binding, in short (the normative text is SPEC.md section 10; the usage guide is
+//! `docs/http.md`):
 //!
 //! - the envelope travels in exactly one request header, [`HANDOFF_HEADER`]
 //!   (`Agent-Handoff: <compact envelope>`);
