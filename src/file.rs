@@ -94,11 +94,11 @@ pub(crate) fn read_opened(
         path: path.to_owned(),
         problem: FileProblem::TooLarge { limit },
     };
-    if metadata.len() > limit as u64 {
+    if metadata.len() > u64::try_from(limit).unwrap_or(u64::MAX) {
         return Err(too_large());
     }
     // The size may change after the check: the bound is on the bytes actually read.
-    file.take(limit as u64 + 1)
+    file.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(buf)
         .map_err(|source| Error::Io {
             action,

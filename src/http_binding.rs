@@ -279,7 +279,9 @@ impl HandoffLayer {
         };
 
         let context = match (self.context)(parts).require_intent(&action, route.resource()) {
-            Ok(context) => context,
+            // Policies judge the route's action too (`tickets.read` as well as
+            // `tickets.read.post`), so rules and tiers written for it keep applying.
+            Ok(context) => context.with_route_action(route.action()),
             Err(_) => {
                 return Err(Refusal::layer(
                     Reason::IntentNotGranted,

@@ -122,6 +122,17 @@ impl RedisOptions {
         zero("staleness_bound", self.staleness_bound)?;
         zero("heartbeat", self.heartbeat)?;
         zero("retry_interval", self.retry_interval)?;
+        zero("retention", self.retention)?;
+        // Redis prints sorted-set scores with 17 significant digits: far larger values come
+        // back in exponent form, which no replica could read (every one would deny).
+        if self.retention > MAX_RETENTION {
+            return Err(Error::Config(format!(
+                "redis `retention` ({} s) is longer than the {} s (10 years) this store can keep; \
+                 revocations of tokens and tasks only need `max_token_ttl + leeway`",
+                self.retention.as_secs(),
+                MAX_RETENTION.as_secs()
+            )));
+        }
         if self.heartbeat >= self.staleness_bound {
             return Err(Error::Config(format!(
                 "redis `heartbeat` ({} ms) must be shorter than `staleness_bound` ({} ms); \
@@ -144,6 +155,10 @@ impl RedisOptions {
         Ok(())
     }
 }
+
+/// The longest [`RedisOptions::retention`]: 10 years, far below where Redis would print a
+/// score in exponent form.
+const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Parses a Redis URL without connecting. The error never repeats the URL (it may hold a
 /// password); the `redis` crate's parse errors are fixed texts.
@@ -643,21 +658,24 @@ impl RedisRevocations {
         remote: impl Fn(&mut Connection) -> RedisResult<()>,
         keys: &[&str],
     ) -> Result<(), StoreError> {
+        // Pinned first, whatever Redis answers: a resync from a snapshot read before this
+        // write, an announcement, or an entry lost in Redis (a failover) must never lift a
+        // revocation made here. Token and task pins expire with the retention; an agent pin is
+        // released by `revoke_agent` once Redis holds it, so that a restore made on any replica
+        // can lift it.
+        local(&self.shared.pinned)?;
         local(&self.shared.view()?)?;
         match self.pool.run(|con| remote(con)) {
             Ok(()) => Ok(()),
-            Err(e) => {
-                local(&self.shared.pinned)?;
-                Err(StoreError::new(
-                    REVOCATIONS,
-                    format!(
-                        "{}; the revocation was not written to redis, so the other replicas do \
+            Err(e) => Err(StoreError::new(
+                REVOCATIONS,
+                format!(
+                    "{}; the revocation was not written to redis, so the other replicas do \
                          not enforce it; it holds on this instance only (pinned: nothing read \
                          from redis lifts it here): retry it",
-                        explain_write(e.problem(), keys)
-                    ),
-                ))
-            }
+                    explain_write(e.problem(), keys)
+                ),
+            )),
         }
     }
 

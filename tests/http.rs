@@ -994,6 +994,46 @@ async fn a_post_envelope_is_refused_on_get_of_the_same_path() {
     assert_eq!(calls.len(), 1);
 }
 
+/// Policies judge the route's action as well as the method-extended one: a deny rule and a
+/// tier written for `tickets.read` apply to `tickets.read.post` (before, the layer's method
+/// suffix made an exact rule silently miss and a broader allow decide).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_judge_the_route_action_without_the_method() {
+    let w = World::new();
+    let policy: RulePolicy = r#"
+version = "t1"
+
+[tiers.low]
+actions = ["tickets.write"]
+
+[[rule]]
+name = "no-ticket-reads-by-the-planner"
+effect = "deny"
+senders = ["spiffe://acme.example/agents/planner"]
+actions = ["tickets.read"]
+
+[[rule]]
+name = "tickets"
+effect = "allow"
+actions = ["tickets.*"]
+"#
+    .parse()
+    .unwrap();
+    let verifier = w
+        .verifier_builder(&w.executor)
+        .policy(policy)
+        .build()
+        .unwrap();
+    let (addr, calls) = service_with(verifier, 4096).await;
+    let reply = send(read_ticket(&w, addr, 123, PAYLOAD)).await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "policy_denied");
+    let record = last_audit(&w);
+    assert_eq!(record.reason(), Some(Reason::PolicyDenied));
+    let json = record.to_json();
+    assert!(json.contains("no-ticket-reads-by-the-planner"), "{json}");
+    assert_eq!(calls.len(), 0);
+}
+
 /// The client helper refuses to seal an intent whose action does not name the method.
 #[test]
 fn seal_request_refuses_an_action_without_the_method() {
@@ -1039,10 +1079,11 @@ async fn a_trickled_body_is_refused_at_the_deadline_with_408_and_audited() {
     let (mut reader, mut writer) = stream.into_split();
     let head = format!(
         "POST /tickets/123/read HTTP/1.1\r\nhost: {addr}\r\nagent-handoff: {header}\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
+         content-length: {}\r\nconnection: keep-alive\r\n\r\n",
         BODY.len()
     );
     writer.write_all(head.as_bytes()).await.unwrap();
+    // A keep-alive request: the `connection: close` asserted below is the layer's own.
     // One byte every 100 ms: the whole body would take 6.4 s. The writer stops when the
     // server stops reading.
     let trickle = tokio::spawn(async move {

@@ -401,6 +401,11 @@ fn bundles_policies_and_revocations_refuse_fifos_and_oversize_files() {
     );
     let e = read_regular_file(&path, "test file", 9).unwrap_err();
     assert_eq!(too_large(&e), Some(9), "{e}");
+    // "No limit" reads the whole file (no overflow of the bound into a zero-byte read).
+    assert_eq!(
+        read_regular_file(&path, "test file", usize::MAX).unwrap(),
+        b"0123456789"
+    );
     let e = read_regular_file(dir.path(), "test file", 10).unwrap_err();
     assert_eq!(not_regular(&e), Some("directory"), "{e}");
 }

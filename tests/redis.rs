@@ -391,6 +391,18 @@ fn auth_comes_from_the_url_and_secrets_stay_out_of_errors_and_debug() {
     let mut o = options();
     o.io_timeout = Duration::ZERO;
     assert!(RedisReplayCache::open_with(&good, w.executor.id(), &o).is_err());
+    // A retention Redis could not give back as an integer score ("forever") is refused up
+    // front, instead of making every replica of the namespace deny.
+    let mut o = options();
+    o.retention = Duration::MAX;
+    let e = RedisRevocations::open_with(&good, &o).unwrap_err();
+    assert!(
+        matches!(&e, Error::Config(m) if m.contains("`retention`") && m.contains("10 years")),
+        "{e}"
+    );
+    let mut o = options();
+    o.retention = Duration::from_secs(10 * 365 * 24 * 3600);
+    assert!(RedisRevocations::open_with(&good, &o).is_ok());
 }
 
 // ------------------------------------------------------------------------------- retention
@@ -682,6 +694,46 @@ fn a_revocation_redis_refused_is_reported_and_no_announcement_undoes_it() {
     w.clock.advance(Duration::from_secs(1));
     let later = w.grant();
     verify(&v, &fresh(&w, &later)).unwrap();
+}
+
+#[test]
+fn a_revocation_made_here_is_not_lifted_by_what_redis_later_says() {
+    // A successful revocation is pinned on the instance that made it: a resync that reads a
+    // state without it (a snapshot read before the write, or an entry lost in a failover) and
+    // any announcement leave it in force here.
+    let server = RedisServer::start();
+    let url = server.url();
+    let w = world();
+    let revs = revocations(&url);
+    let v = w
+        .verifier_builder(&w.executor)
+        .revocations(Arc::clone(&revs))
+        .build()
+        .unwrap();
+    let grant = w.grant();
+    revs.revoke_token(grant.id(), w.now()).unwrap();
+    revs.revoke_task(grant.claimed_task(), w.now()).unwrap();
+    // The entries vanish from Redis (as after a failover that lost them), then announcements
+    // and a full resync.
+    redis::cmd("DEL")
+        .arg("agent-handoff:revocations:tokens")
+        .arg("agent-handoff:revocations:tasks")
+        .query::<i64>(&mut raw(&url))
+        .unwrap();
+    publish(&url, &format!("token {}", grant.id()));
+    publish(&url, &format!("task {}", grant.claimed_task()));
+    force_resync(&url, &revs);
+    let r = assert_reason(verify(&v, &fresh(&w, &grant)), Reason::Revoked);
+    assert!(r.detail().contains("task `task-42` is revoked"), "{r}");
+    // A replica that only ever read Redis has nothing to go on: it allows (what Redis lost is
+    // lost to it; the writer keeps enforcing it).
+    let other = revocations(&url);
+    let v2 = w
+        .verifier_builder(&w.executor)
+        .revocations(Arc::clone(&other))
+        .build()
+        .unwrap();
+    verify(&v2, &fresh(&w, &grant)).unwrap();
 }
 
 #[test]

@@ -50,10 +50,11 @@ use crate::policy::rules::{read_policy_file, with_path};
 use crate::policy::{Policy, PolicyDecision, PolicyRequest, MAX_POLICY_BYTES};
 
 /// Context attribute names the adapter fills with verified facts.
-const RESERVED: [&str; 14] = [
+const RESERVED: [&str; 15] = [
     "sender",
     "recipient",
     "action",
+    "intent_action",
     "resource",
     "args",
     "mode",
@@ -205,7 +206,9 @@ impl CedarPolicy {
         };
         let (Some(principal), Some(action), Some(resource)) = (
             uid("Agent", r.sender.as_str()),
-            uid("Action", r.intent.action()),
+            // The route's action when a binding extended it (HTTP: without the method); the
+            // envelope's own action is in `context.intent_action`.
+            uid("Action", r.route_action()),
             uid("Resource", r.intent.resource()),
         ) else {
             return PolicyDecision::deny("cedar:invalid-request");
@@ -295,7 +298,8 @@ fn context_json(r: &PolicyRequest<'_>) -> Option<Value> {
     let mut ctx = Map::new();
     ctx.insert("sender".into(), r.sender.as_str().into());
     ctx.insert("recipient".into(), r.recipient.as_str().into());
-    ctx.insert("action".into(), r.intent.action().into());
+    ctx.insert("action".into(), r.route_action().into());
+    ctx.insert("intent_action".into(), r.intent.action().into());
     ctx.insert("resource".into(), r.intent.resource().into());
     ctx.insert("args".into(), Value::Object(cedar_record(r.intent.args())?));
     ctx.insert("mode".into(), r.mode.as_str().into());

@@ -35,6 +35,7 @@ use crate::verify::VerifiedLink;
 pub struct Context {
     attributes: BTreeMap<String, ArgValue>,
     required_intent: Option<Intent>,
+    route_action: Option<String>,
 }
 
 impl Context {
@@ -92,6 +93,20 @@ impl Context {
     pub fn required_intent(&self) -> Option<&Intent> {
         self.required_intent.as_ref()
     }
+
+    /// Names the route's own action when a binding extends it into the required action (the
+    /// HTTP binding requires `tickets.read.post` for the route action `tickets.read`), so that
+    /// policies judge the action as the route names it too: [`PolicyRequest::actions`] then
+    /// yields both, and a rule or tier written for `tickets.read` applies to the request.
+    ///
+    /// It is used only when the verified intent's action is exactly this action, `.`, and one
+    /// more segment; otherwise it is ignored, so it can never make a policy see an action the
+    /// envelope does not name by whole segments.
+    #[must_use]
+    pub fn with_route_action(mut self, action: &str) -> Context {
+        self.route_action = Some(action.to_owned());
+        self
+    }
 }
 
 /// What a policy is asked: verified facts about one handoff, plus the caller's context.
@@ -118,6 +133,29 @@ pub struct PolicyRequest<'a> {
     pub now: UnixTime,
     /// The caller's context.
     pub context: &'a Context,
+}
+
+impl PolicyRequest<'_> {
+    /// The names under which a policy judges the intent's action: the intent's own action and,
+    /// when a binding named the route's action ([`Context::with_route_action`]) and the intent's
+    /// action is that action plus one more `.` segment (the HTTP method), the route's action.
+    /// A rule or tier pattern applies when it matches any of them, so a deny rule or a tier
+    /// written for `payments.execute` also catches `payments.execute.post` over HTTP.
+    pub fn actions(&self) -> impl Iterator<Item = &str> {
+        let full = self.intent.action();
+        let route = self.context.route_action.as_deref().filter(|route| {
+            full.strip_prefix(route)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|segment| !segment.is_empty() && !segment.contains('.'))
+        });
+        std::iter::once(full).chain(route)
+    }
+
+    /// The route's action when it applies (see [`PolicyRequest::actions`]), else the intent's.
+    #[must_use]
+    pub fn route_action(&self) -> &str {
+        self.actions().last().unwrap_or(self.intent.action())
+    }
 }
 
 /// A policy decision: allow or deny, and the rule that decided.

@@ -441,9 +441,18 @@ impl RulePolicy {
     }
 
     fn tier_for(&self, action: &str) -> Option<&Tier> {
+        self.tier_for_any(&[action])
+    }
+
+    /// The tier of the most specific pattern that matches any of `actions`.
+    fn tier_for_any(&self, actions: &[&str]) -> Option<&Tier> {
         let mut best: Option<(&Tier, (bool, usize))> = None;
         for tier in &self.tiers {
-            for p in tier.actions.iter().filter(|p| action_matches(p, action)) {
+            for p in tier
+                .actions
+                .iter()
+                .filter(|p| actions.iter().any(|a| action_matches(p, a)))
+            {
                 let rank = specificity(p);
                 if best.as_ref().is_none_or(|(_, r)| rank > *r) {
                     best = Some((tier, rank));
@@ -858,7 +867,7 @@ impl Rule {
         }
         any(&self.senders, |p| p.matches(r.sender))
             && any(&self.recipients, |p| p.matches(r.recipient))
-            && any(&self.actions, |p| action_matches(p, r.intent.action()))
+            && any(&self.actions, |p| r.actions().any(|a| action_matches(p, a)))
             && any(&self.resources, |p| p.matches(r.intent.resource()))
             && self.mode.is_none_or(|m| m == r.mode)
             && any(&self.tiers, |t| Some(t.as_str()) == tier)
@@ -970,7 +979,8 @@ impl FromStr for RulePolicy {
 impl Policy for RulePolicy {
     fn evaluate(&self, r: &PolicyRequest<'_>) -> PolicyDecision {
         // Always `Some`: an unclassified action is in the default tier.
-        let tier = self.tier_for(r.intent.action());
+        let actions: Vec<&str> = r.actions().collect();
+        let tier = self.tier_for_any(&actions);
         let decision = match self
             .rules
             .iter()
