@@ -205,8 +205,8 @@ pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
     })
 }
 
-/// Refuses an audit log path that exists and is not a regular file (a FIFO would block the
-/// library's open). The library opens audit logs itself, so this checks the path just before.
+/// Refuses an audit log path that exists and is not a regular file, with the CLI's own message
+/// naming the argument (the library refuses such a file too, without blocking, when it opens it).
 fn refuse_special_file(arg: &str, path: &Path) -> CliResult<()> {
     match std::fs::metadata(path) {
         Ok(m) if !m.is_file() => Err(CliError::new(format!(
