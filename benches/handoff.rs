@@ -16,6 +16,8 @@ use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 use std::time::Duration;
 
+use agent_handoff::limits::DEFAULT_LINK_CACHE_CAPACITY;
+use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
 use common::*;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
@@ -84,7 +86,7 @@ fn verify_chains(c: &mut Criterion) {
     let f = Fixture::new();
     let mut g = group(c, "verify_chain");
     let body = payload(256);
-    let ctx = Context::new();
+    let ctx = RequestContext::new();
     for n in 1..=MAX_HOPS {
         let chain = f.chain(n);
         let pool = envelopes(&f, &chain, &body, 512);
@@ -142,7 +144,7 @@ fn verify_chains(c: &mut Criterion) {
 fn verify_payloads(c: &mut Criterion) {
     let f = Fixture::new();
     let mut g = group(c, "verify_payload");
-    let ctx = Context::new();
+    let ctx = RequestContext::new();
     let chain = f.chain(3);
     for size in [0usize, 1 << 10, 64 << 10, 1 << 20] {
         let body = payload(size);

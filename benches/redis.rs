@@ -11,6 +11,10 @@
 #[path = "../tests/common/redis_server.rs"]
 mod redis_server;
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::store::redis::RedisReplayCache;
+use agent_handoff::store::redis::RedisRevocations;
+use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
@@ -113,7 +117,12 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || f.envelope(),
-                |env| black_box(v.verify(env.as_str(), BODY, &Context::new()).unwrap()),
+                |env| {
+                    black_box(
+                        v.verify(env.as_str(), BODY, &RequestContext::new())
+                            .unwrap(),
+                    )
+                },
                 BatchSize::SmallInput,
             )
         });

@@ -12,7 +12,7 @@ use agent_handoff::http_binding::{
     seal_request, Handoff, HandoffLayer, RequestPath, HANDOFF_HEADER,
 };
 use agent_handoff::{
-    verify_audit_log, AgentId, AgentIdentity, Capability, DelegationToken, HandoffEnvelope,
+    audit::verify_audit_log, AgentId, AgentIdentity, Capability, DelegationToken, HandoffEnvelope,
     HandoffVerifier, Intent, JsonlAudit, TrustBundle,
 };
 use axum::extract::State;

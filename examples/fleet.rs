@@ -9,6 +9,10 @@
 //! own `RedisReplayCache` and its own `RedisRevocations` (a subscriber thread and a local
 //! view). Uses the namespace `fleet-example`, so it leaves other data alone.
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::store::redis::RedisOptions;
+use agent_handoff::store::redis::RedisReplayCache;
+use agent_handoff::store::redis::RedisRevocations;
 use agent_handoff::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,12 +98,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     say(
         one,
         "original",
-        &one.verifier.verify(env.as_str(), body, &Context::new()),
+        &one.verifier
+            .verify(env.as_str(), body, &RequestContext::new()),
     );
     say(
         two,
         "replay",
-        &two.verifier.verify(env.as_str(), body, &Context::new()),
+        &two.verifier
+            .verify(env.as_str(), body, &RequestContext::new()),
     );
 
     println!("\n2. The orchestrator ends the task through replica-1's store.");
@@ -108,7 +114,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let outcome = loop {
         // A fresh envelope each time: an allowed one would be burnt.
         let env = envelope()?;
-        let outcome = two.verifier.verify(env.as_str(), body, &Context::new());
+        let outcome = two
+            .verifier
+            .verify(env.as_str(), body, &RequestContext::new());
         if outcome.is_err() || started.elapsed() > Duration::from_secs(5) {
             break outcome;
         }

@@ -8,7 +8,7 @@
 //! is written here rather than by the builders, the clock is fixed, and Ed25519 signatures are
 //! deterministic. `tests/vectors.rs` checks that the committed files equal a fresh run.
 
-use agent_handoff::{AgentId, AgentIdentity, TrustBundle, TYP_DELEGATION, TYP_HANDOFF};
+use agent_handoff::{wire::TYP_DELEGATION, wire::TYP_HANDOFF, AgentId, AgentIdentity, TrustBundle};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};

@@ -35,6 +35,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use agent_handoff::limits::DEFAULT_LINK_CACHE_CAPACITY;
+use agent_handoff::limits::DEFAULT_REPLAY_CAPACITY;
+use agent_handoff::store::Freshness;
+use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
 use common::*;
 use ed25519_dalek::Signer as _;
@@ -148,7 +152,7 @@ impl<'a> Pool<'a> {
         if self.link_cache > 0 {
             let warmup = self.fixture.seal(&self.chain, &self.payload);
             self.verifier
-                .verify(warmup.as_str(), &self.payload, &Context::new())
+                .verify(warmup.as_str(), &self.payload, &RequestContext::new())
                 .expect("warm-up verify");
         }
         self.next.store(0, Ordering::Relaxed);
@@ -165,7 +169,7 @@ impl<'a> Pool<'a> {
         let envelope = &self.envelopes[i % Self::SIZE];
         let handoff = self
             .verifier
-            .verify(envelope.as_str(), &self.payload, &Context::new())
+            .verify(envelope.as_str(), &self.payload, &RequestContext::new())
             .expect("a fresh envelope verifies");
         black_box(handoff);
     }

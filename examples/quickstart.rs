@@ -9,9 +9,9 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use agent_handoff::{
-    verify_audit_log, AgentIdentity, Capability, Clock, Context, DelegationToken, FixedClock,
-    HandoffEnvelope, HandoffVerifier, JsonlAudit, MemoryRevocations, Rejection, TrustBundle,
-    UnixTime, VerifiedHandoff, Verifier,
+    audit::verify_audit_log, clock::Clock, clock::FixedClock, AgentIdentity, Capability,
+    DelegationToken, HandoffEnvelope, HandoffVerifier, JsonlAudit, MemoryRevocations, Rejection,
+    RequestContext, TrustBundle, UnixTime, VerifiedHandoff, Verifier,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
@@ -73,7 +73,7 @@ fn main() -> Result<()> {
     };
     let at_executor = verifier_for(&executor, "executor.audit.jsonl")?;
     let at_payments = verifier_for(&payments, "payments.audit.jsonl")?;
-    let ctx = Context::new().with("environment", "staging");
+    let ctx = RequestContext::new().with("environment", "staging");
 
     // ------------------------------------------------------------------ the grant
     step("2. The orchestrator grants the planner task-42, just in time (10 minutes)");
@@ -289,7 +289,7 @@ fn forge_wider_child(
         "iat": now.as_secs(),
         "exp": parent.claimed_expiry().as_secs(),
     });
-    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::TYP_DELEGATION, "kid": from.kid().as_str()});
+    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::wire::TYP_DELEGATION, "kid": from.kid().as_str()});
     Ok(DelegationToken::decode(&sign_by_hand(
         from, &header, &claims,
     )?)?)
@@ -300,7 +300,7 @@ fn seal_by_hand(intern: &AgentIdentity, original: &HandoffEnvelope) -> Result<St
     let mut claims = original.claims_json();
     claims["iss"] = serde_json::json!(intern.id().as_str());
     claims["jti"] = serde_json::json!("stolen-envelope-0001");
-    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::TYP_HANDOFF, "kid": intern.kid().as_str()});
+    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::wire::TYP_HANDOFF, "kid": intern.kid().as_str()});
     sign_by_hand(intern, &header, &claims)
 }
 

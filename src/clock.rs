@@ -100,7 +100,7 @@ impl Clock for SystemClock {
 /// A clock that says what it is told; clones share the same time.
 ///
 /// ```
-/// use agent_handoff::{Clock, FixedClock, UnixTime};
+/// use agent_handoff::{clock::Clock, clock::FixedClock, UnixTime};
 /// use std::time::Duration;
 /// let clock = FixedClock::new(UnixTime::from_secs(1_800_000_000));
 /// clock.advance(Duration::from_secs(60));

@@ -7,15 +7,6 @@ use std::path::Path;
 
 use crate::error::{Error, FileProblem};
 
-/// Largest private key file read by [`AgentIdentity::load`](crate::AgentIdentity::load), in
-/// bytes. Also the limit for a single JWK file on the command line.
-pub const MAX_KEY_FILE_BYTES: usize = 64 * 1024;
-/// Largest trust bundle file read by [`TrustBundle::load`](crate::TrustBundle::load), in bytes.
-pub const MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
-/// Largest revocations file read by
-/// [`MemoryRevocations::load`](crate::MemoryRevocations::load), in bytes.
-pub const MAX_REVOCATIONS_BYTES: usize = 16 * 1024 * 1024;
-
 /// Opens `path` for reading without blocking and checks, on the opened handle, that it is a
 /// regular file.
 ///

@@ -15,7 +15,7 @@
 //!   the one intent that route performs, the layer appends the request method to the action
 //!   (`tickets.read` on `POST` requires `tickets.read.post`), and the verifier refuses an
 //!   envelope whose intent names another action or resource with `intent_not_granted`
-//!   ([`Context::require_intent`]), so a captured header is useless on another endpoint or
+//!   ([`RequestContext::require_intent`]), so a captured header is useless on another endpoint or
 //!   with another method;
 //! - the body is read within a deadline ([`DEFAULT_BODY_DEADLINE`]); a body that does not
 //!   arrive in time is refused with `408` and `timeout`;
@@ -57,31 +57,19 @@ use http_body::Body;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower::{Layer, Service};
 
-use crate::capability::Intent;
-use crate::envelope::EnvelopeBuilder;
 use crate::error::{Error, Reason};
 use crate::error::{Location, Rejection};
-use crate::policy::Context;
+use crate::grant::EnvelopeBuilder;
+use crate::grant::Intent;
+pub use crate::limits::{DEFAULT_BODY_DEADLINE, DEFAULT_MAX_BODY};
+use crate::policy::RequestContext;
 use crate::verify::{VerifiedHandoff, Verifier};
 
 /// The request header that carries the compact envelope: `Agent-Handoff`.
 pub const HANDOFF_HEADER: HeaderName = HeaderName::from_static("agent-handoff");
 
-/// Default bound on a request body the layer reads: 1 MiB. Agent messages (A2A JSON-RPC, MCP
-/// tool calls) are small; the body is held in memory once to hash it, so the bound is the
-/// memory one request may pin.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-
-/// Default deadline for reading the whole request body: 5 seconds, counted from the moment
-/// the layer starts reading it (the headers have arrived) to its last byte. Agent messages are
-/// a few KiB and arrive in milliseconds; 5 s still carries a body at the default bound
-/// ([`DEFAULT_MAX_BODY`]) at about 2 Mbit/s, and it is the longest a client that trickles its
-/// body holds a connection and a worker. Raise it together with [`HandoffLayer::max_body`]
-/// for large bodies on slow links.
-pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(5);
-
 type RouteFn = dyn Fn(&Parts) -> Option<Intent> + Send + Sync;
-type ContextFn = dyn Fn(&Parts) -> Context + Send + Sync;
+type ContextFn = dyn Fn(&Parts) -> RequestContext + Send + Sync;
 
 /// Where [`Verifier::verify`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,18 +143,18 @@ impl HandoffLayer {
         HandoffLayer {
             verifier,
             route: Arc::new(route),
-            context: Arc::new(|_: &Parts| Context::new()),
+            context: Arc::new(|_: &Parts| RequestContext::new()),
             max_body: DEFAULT_MAX_BODY,
             body_deadline: DEFAULT_BODY_DEADLINE,
             execution: Execution::Blocking,
         }
     }
 
-    /// The request-time [`Context`] for each request, from its parts (default: empty). The
+    /// The request-time [`RequestContext`] for each request, from its parts (default: empty). The
     /// layer adds the route's required intent to it.
     pub fn context<C>(mut self, context: C) -> HandoffLayer
     where
-        C: Fn(&Parts) -> Context + Send + Sync + 'static,
+        C: Fn(&Parts) -> RequestContext + Send + Sync + 'static,
     {
         self.context = Arc::new(context);
         self
@@ -344,7 +332,7 @@ impl HandoffLayer {
         &self,
         envelope: String,
         payload: Bytes,
-        context: Context,
+        context: RequestContext,
     ) -> Result<VerifiedHandoff, Reason> {
         let runtime = match self.execution {
             Execution::Blocking => tokio::runtime::Handle::try_current().ok(),
@@ -437,7 +425,7 @@ fn method_action(action: &str, method: &str) -> Option<String> {
 
 /// Whether `resource` is a canonical concrete resource (SPEC section 3), by the core's one rule.
 fn is_canonical_resource(resource: &str) -> bool {
-    crate::check_resource(resource).is_ok()
+    crate::grant::check_resource(resource).is_ok()
 }
 
 /// The request path, percent-decoded, of a request whose path [`HandoffLayer`] found in

@@ -11,80 +11,36 @@
     )
 )]
 
-mod audit;
-mod capability;
-mod clock;
-mod envelope;
-mod error;
+// The layers, lowest first; each module imports only from the ones above it in this list.
+pub mod audit;
+pub mod clock;
+pub mod error;
 mod escape;
-mod file;
-mod id;
-mod identity;
-mod jws;
-mod lifecycle;
-mod link_cache;
-mod policy;
-#[cfg(feature = "redis")]
-mod redis;
-mod replay;
-mod revocation;
-mod token;
-mod trust;
-mod verify;
-
+pub mod file;
+pub mod grant;
 #[cfg(feature = "http")]
 pub mod http_binding;
+pub mod keys;
+pub mod limits;
+pub mod policy;
+pub mod store;
+pub mod verify;
+pub mod wire;
 
-// The public interface is:
-#[cfg(feature = "tracing")]
-pub use crate::audit::TracingAudit;
-pub use crate::audit::{
-    verify_audit_log, AuditLogError, AuditLogFault, AuditLogReport, AuditLogSummary, AuditRecord,
-    AuditSignatures, AuditSink, ClaimedFacts, Decision, DiscardAudit, JsonlAudit, MemoryAudit,
-    SyncPolicy,
+// The names most users need. Everything else is in its module.
+pub use crate::audit::{AuditSink, JsonlAudit};
+pub use crate::clock::UnixTime;
+pub use crate::error::{Error, Reason, Rejection};
+pub use crate::grant::{
+    ArgValue, Capability, DelegationToken, EnvelopeBuilder, HandoffEnvelope, HandoffMode, Intent,
+    TaskGrant, TokenBuilder,
 };
-pub use crate::audit::{verify_audit_log_extends, verify_audit_log_signed};
-pub use crate::capability::{
-    check_resource, check_resource_pattern, exact_number, ArgValue, Capability, Intent, Limit,
-    LimitName, Pattern,
-};
-pub use crate::clock::{Clock, FixedClock, SystemClock, UnixTime};
-pub use crate::envelope::{
-    EnvelopeBuilder, HandoffEnvelope, HandoffMode, PayloadDigest, DEFAULT_ENVELOPE_TTL,
-    MAX_CHAIN_LINKS,
-};
-pub use crate::error::{Error, FileProblem, Location, Reason, Rejection, StoreError};
-pub use crate::file::{
-    read_regular_file, MAX_BUNDLE_BYTES, MAX_KEY_FILE_BYTES, MAX_REVOCATIONS_BYTES,
-};
-pub use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
-pub use crate::identity::{AgentIdentity, AgentKey, Jwk, KeyId, PublicIdentity};
-pub use crate::jws::{
-    MAX_ENVELOPE_BYTES, MAX_EXT_BYTES, MAX_TOKEN_BYTES, TYP_DELEGATION, TYP_HANDOFF,
-};
-pub use crate::lifecycle::{RevocationWriter, TaskGrant};
-pub use crate::link_cache::{LinkCacheStats, DEFAULT_LINK_CACHE_CAPACITY};
-#[cfg(feature = "cedar")]
-pub use crate::policy::CedarPolicy;
-pub use crate::policy::{
-    ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest, PolicyWarning, RulePolicy,
-    SharedRulePolicy, MAX_POLICY_BYTES,
-};
-#[cfg(feature = "redis")]
-pub use crate::redis::{RedisOptions, RedisReplayCache, RedisRevocations};
-pub use crate::replay::{Freshness, MemoryReplayCache, ReplayCache, DEFAULT_REPLAY_CAPACITY};
-pub use crate::revocation::{
-    required_retention, MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked,
-    TokenRef, DEFAULT_RETENTION,
-};
-pub use crate::token::{
-    DelegationToken, TokenBuilder, TokenHash, DEFAULT_ROOT_TTL, MAX_CAPABILITIES, MAX_DELEGATES,
-    MAX_DEPTH,
-};
-pub use crate::trust::{KeyResolver, TrustBundle};
-pub use crate::verify::{
-    AuditFailure, HandoffVerifier, Limits, VerifiedHandoff, VerifiedLink, Verifier, VerifierBuilder,
-};
+pub use crate::keys::{AgentIdentity, PublicIdentity, TrustBundle};
+pub use crate::limits::Limits;
+pub use crate::policy::{Policy, RequestContext, RulePolicy};
+pub use crate::store::{MemoryReplayCache, MemoryRevocations, RevocationWriter, Revocations};
+pub use crate::verify::{HandoffVerifier, VerifiedHandoff, Verifier, VerifierBuilder};
+pub use crate::wire::{AgentId, TaskId, TokenId};
 
 // The guides in `docs/` are not part of the API documentation, but their code blocks are
 // doctests: `cargo test --doc` compiles and runs them like the README's.

@@ -6,6 +6,19 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use agent_handoff::audit::verify_audit_log;
+use agent_handoff::audit::verify_audit_log_extends;
+use agent_handoff::audit::verify_audit_log_signed;
+use agent_handoff::audit::AuditLogError;
+use agent_handoff::audit::AuditLogFault;
+use agent_handoff::audit::AuditLogSummary;
+use agent_handoff::audit::AuditRecord;
+use agent_handoff::audit::AuditSignatures;
+use agent_handoff::error::StoreError;
+use agent_handoff::policy::PolicyDecision;
+use agent_handoff::policy::PolicyRequest;
+use agent_handoff::verify::AuditFailure;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use sha2::Digest as _;
@@ -57,7 +70,7 @@ fn signed_log(w: &World, path: &Path) -> AuditLogSummary {
         .build()
         .unwrap();
     let root = w.grant();
-    let ctx = Context::new();
+    let ctx = RequestContext::new();
     for i in 0..6 {
         let e = envelope(w, std::slice::from_ref(&root), PAYLOAD);
         let outcome = if i % 2 == 0 {
@@ -139,7 +152,7 @@ fn an_intact_signed_log_verifies_every_way() {
         .verify(
             envelope(&w, &[w.grant()], PAYLOAD).as_str(),
             PAYLOAD,
-            &Context::new(),
+            &RequestContext::new(),
         )
         .unwrap();
     let later = verify_audit_log_extends(&path, key, &head).unwrap();
@@ -245,7 +258,7 @@ fn a_truncated_tail_is_named_against_the_recorded_head() {
         let _ = verifier.verify(
             envelope(&w, &[w.grant()], PAYLOAD).as_str(),
             b"x",
-            &Context::new(),
+            &RequestContext::new(),
         );
     }
     bad_line(verify_audit_log_extends(&path, key, &head), 7, "rewritten");
@@ -440,7 +453,7 @@ fn the_header_mode_must_match_both_ways() {
     let unsigned = dir.path().join("unsigned.jsonl");
     let sink = JsonlAudit::open(&unsigned).unwrap();
     let verifier = w.verifier_builder(&w.executor).audit(sink).build().unwrap();
-    let _ = verifier.verify("not-an-envelope", b"", &Context::new());
+    let _ = verifier.verify("not-an-envelope", b"", &RequestContext::new());
     drop(verifier);
     let l = lines(&unsigned);
     assert_eq!(l.len(), 2);
@@ -580,7 +593,11 @@ fn a_failing_audit_sink_makes_verification_deny() {
         .build()
         .unwrap();
     let r = assert_reason(
-        verifier.verify(w.request(&[w.grant()]).as_str(), PAYLOAD, &Context::new()),
+        verifier.verify(
+            w.request(&[w.grant()]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        ),
         Reason::Unavailable,
     );
     assert!(r.detail().contains("audit record could not be kept"), "{r}");
@@ -592,7 +609,11 @@ fn a_failing_audit_sink_makes_verification_deny() {
         .build()
         .unwrap();
     assert_reason(
-        explicit.verify(w.request(&[w.grant()]).as_str(), PAYLOAD, &Context::new()),
+        explicit.verify(
+            w.request(&[w.grant()]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        ),
         Reason::Unavailable,
     );
     // Fail open only when asked to.
@@ -602,14 +623,18 @@ fn a_failing_audit_sink_makes_verification_deny() {
         .on_audit_failure(AuditFailure::Allow)
         .build()
         .unwrap();
-    open.verify(w.request(&[w.grant()]).as_str(), PAYLOAD, &Context::new())
-        .unwrap();
+    open.verify(
+        w.request(&[w.grant()]).as_str(),
+        PAYLOAD,
+        &RequestContext::new(),
+    )
+    .unwrap();
     // A denial stays a denial either way.
     assert_reason(
         open.verify(
             w.request(&[w.grant()]).as_str(),
             b"tampered",
-            &Context::new(),
+            &RequestContext::new(),
         ),
         Reason::PayloadMismatch,
     );
@@ -690,7 +715,7 @@ fn no_key_material_signature_token_or_payload_in_any_record_or_debug_output() {
     let root = w.grant();
     let sub = w.sub_grant(&root);
     let chain = vec![root.clone(), sub.clone()];
-    let ctx = Context::new();
+    let ctx = RequestContext::new();
     let mut wires = Vec::new();
     let mut debug = Vec::new();
 
@@ -866,14 +891,14 @@ fn audit_lines_show_text_from_inputs_escaped() {
         verifier.verify(
             &forbidden_header_envelope(EVERY_CLASS),
             b"",
-            &Context::new(),
+            &RequestContext::new(),
         ),
         Reason::ForbiddenHeader,
     );
     assert_no_raw("a rejection detail", denied.detail());
     let ok = envelope(&w, &[w.grant()], SECRET_PAYLOAD);
     let allowed = verifier
-        .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
+        .verify(ok.as_str(), SECRET_PAYLOAD, &RequestContext::new())
         .unwrap();
     assert_no_raw("an allowed policy rule", allowed.policy_rule());
     // The header and two decisions, three lines: no forged line, no raw control, bidi or
@@ -898,6 +923,7 @@ fn audit_lines_show_text_from_inputs_escaped() {
 #[cfg(feature = "tracing")]
 mod tracing_sink {
     use super::*;
+    use agent_handoff::audit::tracing::TracingAudit;
     use std::collections::BTreeMap;
     use std::fmt;
     use std::sync::Mutex;
@@ -952,10 +978,10 @@ mod tracing_sink {
         let ok = envelope(&w, std::slice::from_ref(&root), SECRET_PAYLOAD);
         tracing::subscriber::with_default(Collect(events.clone()), || {
             verifier
-                .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
+                .verify(ok.as_str(), SECRET_PAYLOAD, &RequestContext::new())
                 .unwrap();
             assert_reason(
-                verifier.verify(ok.as_str(), SECRET_PAYLOAD, &Context::new()),
+                verifier.verify(ok.as_str(), SECRET_PAYLOAD, &RequestContext::new()),
                 Reason::Replayed,
             );
         });
@@ -1004,12 +1030,12 @@ mod tracing_sink {
                 verifier.verify(
                     &forbidden_header_envelope(EVERY_CLASS),
                     b"",
-                    &Context::new(),
+                    &RequestContext::new(),
                 ),
                 Reason::ForbiddenHeader,
             );
             verifier
-                .verify(ok.as_str(), SECRET_PAYLOAD, &Context::new())
+                .verify(ok.as_str(), SECRET_PAYLOAD, &RequestContext::new())
                 .unwrap();
         });
         let events = events.lock().unwrap();

@@ -904,7 +904,7 @@ fn audit_verify_checks_signatures_with_key() {
         .unwrap();
     for junk in ["not-an-envelope", "a.b.c"] {
         assert!(verifier
-            .verify(junk, b"", &agent_handoff::Context::new())
+            .verify(junk, b"", &agent_handoff::RequestContext::new())
             .is_err());
     }
     drop(verifier);

@@ -11,9 +11,16 @@ use std::time::Duration;
 
 use ::http::request::Parts;
 use ::http::{HeaderValue, Request, StatusCode};
+use agent_handoff::audit::AuditRecord;
+use agent_handoff::audit::Verdict;
+use agent_handoff::error::StoreError;
 use agent_handoff::http_binding::{
     seal_request, Execution, Handoff, HandoffLayer, RequestPath, HANDOFF_HEADER,
 };
+use agent_handoff::policy::PolicyDecision;
+use agent_handoff::policy::PolicyRequest;
+use agent_handoff::store::RevocationQuery;
+use agent_handoff::store::Revoked;
 use agent_handoff::*;
 use axum::routing::{get, post};
 use axum::Router;
@@ -147,7 +154,7 @@ async fn service_with(verifier: impl Verifier + 'static, max_body: usize) -> (So
 
 async fn service_behind(layer: HandoffLayer) -> (SocketAddr, Calls) {
     let calls = Calls::default();
-    let layer = layer.context(|_: &Parts| Context::new().with("environment", "prod"));
+    let layer = layer.context(|_: &Parts| RequestContext::new().with("environment", "prod"));
     let addr = serve(router(calls.clone()).route_layer(layer)).await;
     (addr, calls)
 }
@@ -281,7 +288,7 @@ async fn a_sealed_request_reaches_the_handler_with_its_verified_handoff() {
     // The handler got the exact body bytes back.
     assert_eq!(calls.0.lock().unwrap()[0].1, Bytes::from_static(PAYLOAD));
     let record = last_audit(&w);
-    assert_eq!(record.decision(), Decision::Allow);
+    assert_eq!(record.decision(), Verdict::Allow);
     assert_eq!(record.verified_sender(), Some(w.planner.id()));
 }
 
@@ -474,7 +481,7 @@ async fn a_header_moved_to_another_route_is_refused_and_still_good_where_it_belo
         let reply = send(moved).await;
         assert_refused(&reply, StatusCode::FORBIDDEN, "intent_not_granted");
         let record = last_audit(&w);
-        assert_eq!(record.decision(), Decision::Deny);
+        assert_eq!(record.decision(), Verdict::Deny);
         assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
     }
     assert_eq!(calls.len(), 0);
@@ -588,9 +595,9 @@ impl Verifier for IgnoresRoute {
         &self,
         envelope: &str,
         payload: &[u8],
-        _: &Context,
+        _: &RequestContext,
     ) -> Result<VerifiedHandoff, Rejection> {
-        self.0.verify(envelope, payload, &Context::new())
+        self.0.verify(envelope, payload, &RequestContext::new())
     }
 }
 
@@ -724,7 +731,7 @@ async fn thirty_two_concurrent_requests_are_each_allowed_exactly_once() {
         .audit
         .records()
         .iter()
-        .filter(|r| r.decision() == Decision::Allow)
+        .filter(|r| r.decision() == Verdict::Allow)
         .count();
     assert_eq!(allows, 32);
 }
@@ -764,7 +771,7 @@ async fn refusals_made_by_the_layer_are_audited() {
 
     let records = w.audit.records();
     assert_eq!(records.len(), 2, "{records:?}");
-    assert_eq!(records[0].decision(), Decision::Deny);
+    assert_eq!(records[0].decision(), Verdict::Deny);
     assert_eq!(records[0].reason(), Some(Reason::Malformed));
     assert!(records[0].claimed().unwrap().sender.is_none());
     assert_eq!(records[1].reason(), Some(Reason::TooLarge));
@@ -866,7 +873,7 @@ async fn a_path_that_is_not_canonical_is_refused_with_400_and_audited() {
         let records = w.audit.records();
         assert_eq!(records.len(), i + 1, "{path}: one record per refusal");
         let record = last_audit(&w);
-        assert_eq!(record.decision(), Decision::Deny, "{path}");
+        assert_eq!(record.decision(), Verdict::Deny, "{path}");
         assert_eq!(record.reason(), Some(Reason::NonCanonicalPath), "{path}");
         assert_eq!(detail(&record), why, "{path}");
         // What the envelope claimed is recorded as claimed.
@@ -979,7 +986,7 @@ async fn a_post_envelope_is_refused_on_get_of_the_same_path() {
     let reply = send(as_get).await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "intent_not_granted");
     let record = last_audit(&w);
-    assert_eq!(record.decision(), Decision::Deny);
+    assert_eq!(record.decision(), Verdict::Deny);
     assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
     assert!(
         detail(&record).contains("`tickets.read.get on project/alpha/123`"),
@@ -1120,7 +1127,7 @@ async fn a_trickled_body_is_refused_at_the_deadline_with_408_and_audited() {
     );
     assert_eq!(calls.len(), 0);
     let record = last_audit(&w);
-    assert_eq!(record.decision(), Decision::Deny);
+    assert_eq!(record.decision(), Verdict::Deny);
     assert_eq!(record.reason(), Some(Reason::Timeout));
     assert_eq!(
         detail(&record),

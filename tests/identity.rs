@@ -2,6 +2,20 @@
 
 mod common;
 
+use agent_handoff::audit::verify_audit_log;
+use agent_handoff::audit::AuditLogFault;
+use agent_handoff::error::FileProblem;
+use agent_handoff::error::Location;
+use agent_handoff::error::StoreError;
+use agent_handoff::file::read_regular_file;
+use agent_handoff::keys::AgentKey;
+use agent_handoff::keys::KeyId;
+use agent_handoff::limits::MAX_BUNDLE_BYTES;
+use agent_handoff::limits::MAX_KEY_FILE_BYTES;
+use agent_handoff::limits::MAX_POLICY_BYTES;
+use agent_handoff::limits::MAX_REVOCATIONS_BYTES;
+use agent_handoff::policy::PolicyDecision;
+use agent_handoff::wire::TYP_DELEGATION;
 use agent_handoff::*;
 use common::*;
 use std::os::unix::fs::PermissionsExt;
@@ -161,15 +175,17 @@ fn no_secret_in_debug_errors_or_audit() {
     let grant = w.grant();
     let env = w.request(std::slice::from_ref(&grant));
     let v = w.verifier(&w.executor);
-    let ok = v.verify(env.as_str(), PAYLOAD, &Context::new()).unwrap();
+    let ok = v
+        .verify(env.as_str(), PAYLOAD, &RequestContext::new())
+        .unwrap();
     let denied = v
-        .verify(env.as_str(), PAYLOAD, &Context::new())
+        .verify(env.as_str(), PAYLOAD, &RequestContext::new())
         .unwrap_err();
     let bad_payload = v
         .verify(
             w.request(std::slice::from_ref(&grant)).as_str(),
             b"secret-payload-bytes",
-            &Context::new(),
+            &RequestContext::new(),
         )
         .unwrap_err();
     let signature = env.as_str().rsplit('.').next().unwrap().to_owned();

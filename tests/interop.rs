@@ -8,6 +8,9 @@
 
 mod common;
 
+use agent_handoff::keys::AgentKey;
+use agent_handoff::wire::TYP_DELEGATION;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -15,8 +18,8 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
-fn ctx() -> Context {
-    Context::new()
+fn ctx() -> RequestContext {
+    RequestContext::new()
 }
 
 /// jsonwebtoken's view: signature (EdDSA) under the raw key, and the `typ` we expect. Time is

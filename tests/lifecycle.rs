@@ -7,6 +7,13 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::audit::Verdict;
+use agent_handoff::error::StoreError;
+use agent_handoff::limits::DEFAULT_RETENTION;
+use agent_handoff::store::required_retention;
+use agent_handoff::store::Freshness;
+use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
 use common::*;
 
@@ -55,7 +62,7 @@ fn planner_to_payments(w: &World, root: &DelegationToken) -> HandoffEnvelope {
 }
 
 fn verify(v: &HandoffVerifier, e: &HandoffEnvelope) -> Result<VerifiedHandoff, Rejection> {
-    v.verify(e.as_str(), PAYLOAD, &Context::new())
+    v.verify(e.as_str(), PAYLOAD, &RequestContext::new())
 }
 
 fn task_grant(w: &World) -> TaskGrant {
@@ -270,7 +277,7 @@ fn revoking_an_agent_kills_every_chain_it_appears_in() {
         w.verifier(&w.executor).verify(
             w.request(&[root.clone(), sub.clone()]).as_str(),
             PAYLOAD,
-            &Context::new(),
+            &RequestContext::new(),
         ),
         Reason::Revoked,
     );
@@ -384,7 +391,7 @@ fn concurrent_verification_of_one_envelope_allows_exactly_once() {
                 let (v, wire, barrier) = (verifier.clone(), wire.clone(), barrier.clone());
                 thread::spawn(move || {
                     barrier.wait();
-                    v.verify(&wire, PAYLOAD, &Context::new())
+                    v.verify(&wire, PAYLOAD, &RequestContext::new())
                         .map(|_| ())
                         .map_err(|r| r.reason())
                 })
@@ -405,7 +412,7 @@ fn concurrent_verification_of_one_envelope_allows_exactly_once() {
     assert_eq!(
         decisions
             .iter()
-            .filter(|r| r.decision() == Decision::Allow)
+            .filter(|r| r.decision() == Verdict::Allow)
             .count(),
         ROUNDS
     );
@@ -426,7 +433,7 @@ fn replay_memory_stays_bounded_over_a_long_run_through_the_verifier() {
         w.clock.advance(Duration::from_secs(10));
         let root = w.grant();
         verifier
-            .verify(w.request(&[root]).as_str(), PAYLOAD, &Context::new())
+            .verify(w.request(&[root]).as_str(), PAYLOAD, &RequestContext::new())
             .unwrap();
         peak = peak.max(cache.len());
     }
@@ -467,7 +474,7 @@ fn a_full_replay_cache_denies_with_unavailable_and_keeps_live_entries() {
     let mut refused = None;
     for _ in 0..64 {
         let wire = w.request(std::slice::from_ref(&root)).into_string();
-        match verifier.verify(&wire, PAYLOAD, &Context::new()) {
+        match verifier.verify(&wire, PAYLOAD, &RequestContext::new()) {
             Ok(_) => accepted.push(wire),
             Err(r) => {
                 assert_eq!(r.reason(), Reason::Unavailable, "{r}");
@@ -480,7 +487,7 @@ fn a_full_replay_cache_denies_with_unavailable_and_keeps_live_entries() {
     // Nothing live was evicted: every accepted envelope is still a replay.
     for wire in &accepted {
         assert_reason(
-            verifier.verify(wire, PAYLOAD, &Context::new()),
+            verifier.verify(wire, PAYLOAD, &RequestContext::new()),
             Reason::Replayed,
         );
     }

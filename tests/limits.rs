@@ -8,6 +8,12 @@
 
 mod common;
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::keys::KeyId;
+use agent_handoff::keys::KeyResolver;
+use agent_handoff::limits::MAX_CHAIN_LINKS;
+use agent_handoff::limits::MAX_ENVELOPE_BYTES;
+use agent_handoff::limits::MAX_TOKEN_BYTES;
 use agent_handoff::*;
 use common::*;
 use ed25519_dalek::VerifyingKey;
@@ -104,7 +110,7 @@ impl Setup {
                 .unwrap();
         self.counting.resolves.store(0, Ordering::SeqCst);
         let region = Region::new(GLOBAL);
-        let result = verifier.verify(envelope, payload, &Context::new());
+        let result = verifier.verify(envelope, payload, &RequestContext::new());
         let stats = region.change();
         Measured {
             resolves: self.counting.resolves.load(Ordering::SeqCst),

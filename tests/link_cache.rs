@@ -7,6 +7,9 @@ mod common;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use agent_handoff::error::Location;
+use agent_handoff::keys::KeyId;
+use agent_handoff::keys::KeyResolver;
 use agent_handoff::*;
 use common::*;
 use ed25519_dalek::VerifyingKey;
@@ -49,7 +52,7 @@ fn reloadable_verifier(w: &World) -> (HandoffVerifier, Arc<Reloadable>) {
 
 /// Warms the cache with `chain` and checks that the second request hit it for every link.
 fn warm(w: &World, verifier: &HandoffVerifier, chain: &[DelegationToken]) {
-    let ctx = Context::new();
+    let ctx = RequestContext::new();
     verifier
         .verify(w.request(chain).as_str(), PAYLOAD, &ctx)
         .unwrap();
@@ -84,7 +87,11 @@ fn an_entry_is_not_used_after_the_key_generation_changes() {
     keys.replace(reloaded);
     let before = verifier.link_cache_stats();
     verifier
-        .verify(w.request(&[grant]).as_str(), PAYLOAD, &Context::new())
+        .verify(
+            w.request(&[grant]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        )
         .unwrap();
     let after = verifier.link_cache_stats();
     assert_eq!(after.hits, before.hits, "{after:?}");
@@ -108,7 +115,11 @@ fn a_cached_link_whose_key_was_removed_is_unknown_key() {
     );
     keys.replace(bundle);
     let r = assert_reason(
-        verifier.verify(w.request(&[grant]).as_str(), PAYLOAD, &Context::new()),
+        verifier.verify(
+            w.request(&[grant]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        ),
         Reason::UnknownKey,
     );
     assert_eq!(r.location(), Location::Link(0));
@@ -128,14 +139,18 @@ fn an_expired_link_is_rejected_as_expired_while_cached() {
         .verify(
             w.request(std::slice::from_ref(&grant)).as_str(),
             PAYLOAD,
-            &Context::new(),
+            &RequestContext::new(),
         )
         .unwrap();
     assert_eq!(verifier.link_cache_stats().hits - before.hits, 1);
 
     w.clock.advance(Duration::from_secs(1));
     let r = assert_reason(
-        verifier.verify(w.request(&[grant]).as_str(), PAYLOAD, &Context::new()),
+        verifier.verify(
+            w.request(&[grant]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        ),
         Reason::Expired,
     );
     assert_eq!(r.location(), Location::Link(0));
@@ -160,7 +175,7 @@ fn a_tampered_token_with_the_same_claims_is_not_a_cache_hit() {
 
     let before = verifier.link_cache_stats();
     let r = assert_reason(
-        verifier.verify(&wire, PAYLOAD, &Context::new()),
+        verifier.verify(&wire, PAYLOAD, &RequestContext::new()),
         Reason::BadSignature,
     );
     assert_eq!(r.location(), Location::Link(0));
@@ -173,7 +188,9 @@ fn a_tampered_token_with_the_same_claims_is_not_a_cache_hit() {
     let mut claims = claims;
     claims["jti"] = serde_json::json!("envelope-0000000002");
     let wire = w.raw_envelope(&w.planner, &claims);
-    verifier.verify(&wire, PAYLOAD, &Context::new()).unwrap();
+    verifier
+        .verify(&wire, PAYLOAD, &RequestContext::new())
+        .unwrap();
     assert_eq!(verifier.link_cache_stats().hits - after.hits, 1);
 }
 
@@ -185,7 +202,11 @@ fn revocation_still_applies_to_a_cached_link() {
     warm(&w, &verifier, std::slice::from_ref(&grant));
     w.revocations.revoke_token(grant.id(), w.now()).unwrap();
     assert_reason(
-        verifier.verify(w.request(&[grant]).as_str(), PAYLOAD, &Context::new()),
+        verifier.verify(
+            w.request(&[grant]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        ),
         Reason::Revoked,
     );
 }
@@ -200,7 +221,7 @@ fn binding_still_applies_to_a_cached_link() {
     let claims = w.envelope_claims(&w.mallory, &w.executor, &[grant.as_str()]);
     let wire = w.raw_envelope(&w.mallory, &claims);
     assert_reason(
-        verifier.verify(&wire, PAYLOAD, &Context::new()),
+        verifier.verify(&wire, PAYLOAD, &RequestContext::new()),
         Reason::SenderMismatch,
     );
 }

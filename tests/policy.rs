@@ -5,6 +5,8 @@
 mod common;
 mod policy_scenario;
 
+use agent_handoff::policy::ChainScopePolicy;
+use agent_handoff::policy::SharedRulePolicy;
 use agent_handoff::*;
 use common::*;
 use policy_scenario::*;
@@ -252,7 +254,7 @@ context = { tenant = ["a", "b"], priority = 2, audited = true }
     .unwrap();
     let s = Scenario::new();
     let env = s.w.request(&[s.w.grant()]);
-    let good = Context::new()
+    let good = RequestContext::new()
         .with("tenant", "a")
         .with("priority", 2)
         .with("audited", true);
@@ -276,7 +278,9 @@ context = { tenant = ["a", "b"], priority = 2, audited = true }
         good.clone().with("tenant", "c"),
         good.clone().with("priority", "2"),
         good.clone().with("audited", false),
-        Context::new().with("tenant", "a").with("priority", 2),
+        RequestContext::new()
+            .with("tenant", "a")
+            .with("priority", 2),
     ] {
         s.assert_denied(
             s.verify(p.clone(), &s.w.executor, &env, &bad),
@@ -429,7 +433,11 @@ fn no_cut_off_without_a_version_change_or_without_revoke_on_change() {
     w.clock.advance(Duration::from_secs(5));
     let verifier = w.verifier(&w.executor);
     verifier
-        .verify(w.request(&[grant]).as_str(), PAYLOAD, &Context::new())
+        .verify(
+            w.request(&[grant]).as_str(),
+            PAYLOAD,
+            &RequestContext::new(),
+        )
         .unwrap();
 }
 

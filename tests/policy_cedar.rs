@@ -4,6 +4,7 @@
 mod common;
 mod policy_scenario;
 
+use agent_handoff::policy::cedar::CedarPolicy;
 use agent_handoff::*;
 use common::*;
 use policy_scenario::*;
@@ -88,7 +89,7 @@ fn no_determining_policy_is_default_deny() {
     let version = p.version().to_owned();
     assert!(version.starts_with("sha256:"), "{version}");
     s.assert_denied(
-        s.verify(p, &s.w.executor, &env, &Context::new()),
+        s.verify(p, &s.w.executor, &env, &RequestContext::new()),
         "default-deny",
         &version,
     );
@@ -99,7 +100,10 @@ fn policies_without_an_id_are_named_by_cedar() {
     let s = Scenario::new();
     let env = s.w.request(&[s.w.grant()]);
     let p: CedarPolicy = "permit(principal, action, resource);".parse().unwrap();
-    s.assert_allowed(s.verify(p, &s.w.executor, &env, &Context::new()), "policy0");
+    s.assert_allowed(
+        s.verify(p, &s.w.executor, &env, &RequestContext::new()),
+        "policy0",
+    );
 }
 
 #[test]
@@ -142,7 +146,7 @@ fn context_carries_chain_facts_and_caller_attributes() {
     "#;
     let p = || src.parse::<CedarPolicy>().unwrap();
     let version = p().version().to_owned();
-    let good = Context::new().with("tenant", "acme").with("tier", 3);
+    let good = RequestContext::new().with("tenant", "acme").with("tier", 3);
     s.assert_allowed(s.verify(p(), &s.w.executor, &env, &good), "facts");
     // A different caller attribute: the permit no longer applies.
     s.assert_denied(
@@ -182,7 +186,7 @@ fn evaluation_errors_deny_even_when_another_policy_permits() {
     .unwrap();
     let version = p.version().to_owned();
     s.assert_denied(
-        s.verify(p, &s.w.executor, &env, &Context::new()),
+        s.verify(p, &s.w.executor, &env, &RequestContext::new()),
         "cedar-error:no-tenant-b",
         &version,
     );
@@ -203,16 +207,16 @@ fn context_cedar_cannot_represent_denies() {
             p(),
             &s.w.executor,
             &env,
-            &Context::new().with("tenant", "a"),
+            &RequestContext::new().with("tenant", "a"),
         ),
         "allow-all",
     );
     // A caller attribute may not pose as a verified fact.
     for bad in [
-        Context::new().with("sender", "spiffe://acme.example/agents/executor"),
-        Context::new().with("chain_depth", 0),
-        Context::new().with("__entity", "x"),
-        Context::new().with("weight", ArgValue::Null),
+        RequestContext::new().with("sender", "spiffe://acme.example/agents/executor"),
+        RequestContext::new().with("chain_depth", 0),
+        RequestContext::new().with("__entity", "x"),
+        RequestContext::new().with("weight", ArgValue::Null),
     ] {
         s.assert_denied(
             s.verify(p(), &s.w.executor, &env, &bad),

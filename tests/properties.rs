@@ -4,6 +4,13 @@
 
 mod common;
 
+use agent_handoff::grant::check_resource;
+use agent_handoff::grant::ArgLimit;
+use agent_handoff::grant::Pattern;
+use agent_handoff::grant::PayloadDigest;
+use agent_handoff::wire::AgentPattern;
+use agent_handoff::wire::TYP_DELEGATION;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use proptest::prelude::*;
@@ -259,12 +266,12 @@ fn narrow(parent: &Capability, rng: &mut Rng) -> Capability {
     let mut c = Capability::new(&a, &r).unwrap();
     for (name, l) in parent.limits() {
         c = match l {
-            Limit::Max(m) => {
+            ArgLimit::Max(m) => {
                 let m = m.as_u64().unwrap();
                 c.max(name.as_str(), m.saturating_sub(rng.next() % 2))
                     .unwrap()
             }
-            Limit::In(set) => {
+            ArgLimit::In(set) => {
                 let keep: Vec<&String> = set
                     .iter()
                     .filter(|_| !rng.next().is_multiple_of(3))
@@ -378,7 +385,7 @@ proptest! {
             claims["chain"] = json!(chain);
             claims["intent"] = serde_json::to_value(probe).unwrap();
             let env = w.raw_envelope(sender, &claims);
-            let result = w.verifier(&w.outsider).verify(&env, PAYLOAD, &Context::new());
+            let result = w.verifier(&w.outsider).verify(&env, PAYLOAD, &RequestContext::new());
             if escalated {
                 assert_reason(result, Reason::Escalation);
                 continue;
@@ -476,7 +483,7 @@ proptest! {
                     &varied(&env, s),
                 ),
             };
-            let r = w.verifier(&w.executor).verify(&wire, PAYLOAD, &Context::new());
+            let r = w.verifier(&w.executor).verify(&wire, PAYLOAD, &RequestContext::new());
             decisions.push(r.map(|h| (h.intent().clone(), h.task().clone())).map_err(|e| e.reason()));
         }
         prop_assert_eq!(&decisions[0], &decisions[1]);
@@ -524,7 +531,7 @@ proptest! {
             .unwrap();
         let again = HandoffEnvelope::decode(env.as_str()).unwrap();
         prop_assert_eq!(again.claimed_intent(), &probe);
-        let h = w.verifier(&w.executor).verify(env.as_str(), &payload, &Context::new()).unwrap();
+        let h = w.verifier(&w.executor).verify(env.as_str(), &payload, &RequestContext::new()).unwrap();
         prop_assert_eq!(h.intent(), &probe);
         prop_assert_eq!(h.payload_digest(), PayloadDigest::of(&payload));
         prop_assert_eq!(h.expires_at().as_secs() - h.issued_at().as_secs(), ttl);
@@ -542,7 +549,7 @@ proptest! {
         bytes[i] ^= flip;
         // Bytes that are not UTF-8 cannot be handed to the verifier as text at all.
         if let Ok(text) = String::from_utf8(bytes) {
-            let r = w.verifier(&w.executor).verify(&text, PAYLOAD, &Context::new());
+            let r = w.verifier(&w.executor).verify(&text, PAYLOAD, &RequestContext::new());
             prop_assert!(r.is_err(), "flipped byte {i} by {flip:#x} and it verified");
         }
     }
@@ -561,7 +568,7 @@ proptest! {
         let tok = String::from_utf8(tok).unwrap();
         let claims = w.envelope_claims(&w.planner, &w.executor, &[&tok]);
         let env = w.raw_envelope(&w.planner, &claims);
-        let r = w.verifier(&w.executor).verify(&env, PAYLOAD, &Context::new());
+        let r = w.verifier(&w.executor).verify(&env, PAYLOAD, &RequestContext::new());
         prop_assert!(r.is_err(), "token byte {i} flipped by {flip:#x} and it verified");
     }
 
@@ -569,8 +576,8 @@ proptest! {
     fn random_text_never_verifies(s in "\\PC{0,300}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 3)) {
         let w = World::new();
         let v = w.verifier(&w.executor);
-        prop_assert!(v.verify(&s, PAYLOAD, &Context::new()).is_err());
+        prop_assert!(v.verify(&s, PAYLOAD, &RequestContext::new()).is_err());
         let jws = parts.join(".");
-        prop_assert!(v.verify(&jws, PAYLOAD, &Context::new()).is_err());
+        prop_assert!(v.verify(&jws, PAYLOAD, &RequestContext::new()).is_err());
     }
 }

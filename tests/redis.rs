@@ -9,6 +9,12 @@ mod common;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
+use agent_handoff::limits::DEFAULT_RETENTION;
+use agent_handoff::store::redis::RedisOptions;
+use agent_handoff::store::redis::RedisReplayCache;
+use agent_handoff::store::redis::RedisRevocations;
+use agent_handoff::store::Freshness;
+use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
 use common::*;
 use redis_server::RedisServer;
@@ -56,11 +62,14 @@ fn fresh(w: &World, grant: &DelegationToken) -> HandoffEnvelope {
 }
 
 fn verify(v: &HandoffVerifier, env: &HandoffEnvelope) -> Result<VerifiedHandoff, Rejection> {
-    v.verify(env.as_str(), PAYLOAD, &Context::new())
+    v.verify(env.as_str(), PAYLOAD, &RequestContext::new())
 }
 
-fn raw(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
+fn raw(url: &str) -> ::redis::Connection {
+    ::redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 // ------------------------------------------------------------------------------------ replay
@@ -84,7 +93,10 @@ fn a_replay_to_a_second_replica_is_rejected() {
     // PEXPIRETIME gives the absolute expiry back).
     let key = format!("agent-handoff:replay:{}:{}", w.executor.id(), env.id());
     let mut con = raw(&url);
-    let at: i64 = redis::cmd("PEXPIRETIME").arg(&key).query(&mut con).unwrap();
+    let at: i64 = ::redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query(&mut con)
+        .unwrap();
     let exp = env.claimed_expiry().as_secs();
     let expected = (exp + Limits::default().leeway.as_secs() + 30) * 1000;
     assert_eq!(at, expected as i64, "key `{key}` expires at the wrong time");
@@ -438,7 +450,7 @@ fn hour_long_root(w: &World, task: &str, at: UnixTime) -> DelegationToken {
 }
 
 fn zscore(url: &str, key: &str, member: &str) -> Option<u64> {
-    redis::cmd("ZSCORE")
+    ::redis::cmd("ZSCORE")
         .arg(key)
         .arg(member)
         .query(&mut raw(url))
@@ -578,7 +590,7 @@ fn an_instance_with_a_shorter_retention_cannot_purge_what_another_needs() {
 // ------------------------------------------------------ a failed write is never undone
 
 fn config_set(url: &str, name: &str, value: &str) {
-    redis::cmd("CONFIG")
+    ::redis::cmd("CONFIG")
         .arg("SET")
         .arg(name)
         .arg(value)
@@ -593,7 +605,7 @@ fn refuse_writes(url: &str, refuse: bool) {
 }
 
 fn publish(url: &str, message: &str) {
-    redis::cmd("PUBLISH")
+    ::redis::cmd("PUBLISH")
         .arg("agent-handoff:revocations:events")
         .arg(message)
         .query::<i64>(&mut raw(url))
@@ -601,7 +613,7 @@ fn publish(url: &str, message: &str) {
 }
 
 fn connections_received(url: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
+    let info: String = ::redis::cmd("INFO")
         .arg("stats")
         .query(&mut raw(url))
         .unwrap();
@@ -715,7 +727,7 @@ fn a_revocation_made_here_is_not_lifted_by_what_redis_later_says() {
     revs.revoke_task(grant.claimed_task(), w.now()).unwrap();
     // The entries vanish from Redis (as after a failover that lost them), then announcements
     // and a full resync.
-    redis::cmd("DEL")
+    ::redis::cmd("DEL")
         .arg("agent-handoff:revocations:tokens")
         .arg("agent-handoff:revocations:tasks")
         .query::<i64>(&mut raw(&url))
@@ -772,7 +784,7 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
     let url = server.url();
     let w = world();
     let key = "agent-handoff:revocations:tokens";
-    redis::cmd("SET")
+    ::redis::cmd("SET")
         .arg(key)
         .arg("not a sorted set")
         .query::<()>(&mut raw(&url))
@@ -799,7 +811,7 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
     assert!(err.problem().contains(&format!("`{key}`")), "{err}");
 
     // Deleting it restores service by itself (the pinned revocation still holds here).
-    redis::cmd("DEL")
+    ::redis::cmd("DEL")
         .arg(key)
         .query::<()>(&mut raw(&url))
         .unwrap();
@@ -809,7 +821,7 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
     verify(&v, &fresh(&w, &w.grant())).unwrap();
 }
 
-/// Collects the `problem` field of every `agent_handoff::redis` event, process-wide (the
+/// Collects the `problem` field of every `agent_handoff::store::redis` event, process-wide (the
 /// subscriber reports from its own thread).
 #[cfg(feature = "tracing")]
 mod events {
@@ -839,7 +851,7 @@ mod events {
         fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
         fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
         fn event(&self, event: &tracing::Event<'_>) {
-            if event.metadata().target() == "agent_handoff::redis" {
+            if event.metadata().target() == "agent_handoff::store::redis" {
                 let mut problem = Problem(None);
                 event.record(&mut problem);
                 if let Some(p) = problem.0 {
@@ -866,7 +878,7 @@ fn a_wrong_typed_key_is_reported_once_as_a_tracing_event() {
     let mut o = options();
     o.namespace = "traced-ns".to_owned();
     let key = "traced-ns:revocations:agents";
-    redis::cmd("SET")
+    ::redis::cmd("SET")
         .arg(key)
         .arg("not a set")
         .query::<()>(&mut raw(&url))

@@ -36,7 +36,7 @@ fn unknown_member_with_multibyte_name_in_an_envelope_is_malformed_not_a_panic() 
         let env = w.raw_envelope(&w.planner, &claims);
         assert_reason(
             w.verifier(&w.executor)
-                .verify(&env, PAYLOAD, &Context::new()),
+                .verify(&env, PAYLOAD, &RequestContext::new()),
             Reason::Malformed,
         );
     }

@@ -3,13 +3,29 @@
 
 mod common;
 
+use agent_handoff::audit::AuditRecord;
+use agent_handoff::audit::MemoryAudit;
+use agent_handoff::audit::Verdict;
+use agent_handoff::error::Location;
+use agent_handoff::error::StoreError;
+use agent_handoff::keys::KeyId;
+use agent_handoff::keys::KeyResolver;
+use agent_handoff::limits::MAX_ENVELOPE_BYTES;
+use agent_handoff::limits::MAX_TOKEN_BYTES;
+use agent_handoff::policy::PolicyDecision;
+use agent_handoff::policy::PolicyRequest;
+use agent_handoff::store::Freshness;
+use agent_handoff::store::ReplayCache;
+use agent_handoff::store::RevocationQuery;
+use agent_handoff::store::Revoked;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use serde_json::json;
 use std::time::Duration;
 
-fn ctx() -> Context {
-    Context::new()
+fn ctx() -> RequestContext {
+    RequestContext::new()
 }
 
 // ---------------------------------------------------------------- allow paths
@@ -34,7 +50,7 @@ fn request_is_accepted_and_audited() {
     assert_eq!(h.policy_rule(), "chain-scope");
     let records = w.audit.records();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].decision(), Decision::Allow);
+    assert_eq!(records[0].decision(), Verdict::Allow);
     assert_eq!(records[0].verified_sender(), Some(w.planner.id()));
 }
 
@@ -1326,7 +1342,7 @@ fn policy_denies_with_the_rule_named() {
         v.verify(
             pay().as_str(),
             b"",
-            &Context::new().with("environment", "prod"),
+            &RequestContext::new().with("environment", "prod"),
         ),
         Reason::PolicyDenied,
     );
@@ -1340,7 +1356,7 @@ fn policy_denies_with_the_rule_named() {
         .verify(
             pay().as_str(),
             b"",
-            &Context::new().with("environment", "staging"),
+            &RequestContext::new().with("environment", "staging"),
         )
         .unwrap();
     assert_eq!(ok.policy_rule(), "default-allow");

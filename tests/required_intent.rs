@@ -1,15 +1,19 @@
-//! `Context::require_intent` (the transport binding's route check, used by the HTTP layer):
+//! `RequestContext::require_intent` (the transport binding's route check, used by the HTTP layer):
 //! exact action and resource, checked after the envelope signature and before the chain,
 //! refused with `intent_not_granted`, audited, and without spending the envelope.
 
 mod common;
 
+use agent_handoff::audit::Verdict;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use serde_json::json;
 
-fn route(action: &str, resource: &str) -> Context {
-    Context::new().require_intent(action, resource).unwrap()
+fn route(action: &str, resource: &str) -> RequestContext {
+    RequestContext::new()
+        .require_intent(action, resource)
+        .unwrap()
 }
 
 #[test]
@@ -28,7 +32,7 @@ fn the_required_intent_must_match_exactly() {
             Reason::IntentNotGranted,
         );
         let record = w.audit.records().last().cloned().unwrap();
-        assert_eq!(record.decision(), Decision::Deny);
+        assert_eq!(record.decision(), Verdict::Deny);
         assert_eq!(record.reason(), Some(Reason::IntentNotGranted));
     }
     // Not spent by the refusals: accepted once where it belongs, then replayed.
@@ -116,11 +120,11 @@ fn the_route_is_checked_before_the_chain() {
 
 #[test]
 fn a_required_intent_must_itself_be_concrete() {
-    assert!(Context::new()
+    assert!(RequestContext::new()
         .require_intent("tickets.*", "project/alpha/1")
         .is_err());
-    assert!(Context::new()
+    assert!(RequestContext::new()
         .require_intent("tickets.read", "project/*")
         .is_err());
-    assert!(Context::new().required_intent().is_none());
+    assert!(RequestContext::new().required_intent().is_none());
 }

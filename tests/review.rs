@@ -3,12 +3,19 @@
 
 mod common;
 
+use agent_handoff::error::Location;
+use agent_handoff::grant::check_resource;
+use agent_handoff::grant::exact_number;
+use agent_handoff::store::Freshness;
+use agent_handoff::store::ReplayCache;
+use agent_handoff::wire::TYP_DELEGATION;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use serde_json::json;
 
-fn ctx() -> Context {
-    Context::new()
+fn ctx() -> RequestContext {
+    RequestContext::new()
 }
 
 /// Signs hand-written envelope claims text as the planner and verifies it at the executor.

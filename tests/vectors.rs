@@ -6,6 +6,8 @@
 #[path = "../examples/gen_vectors.rs"]
 mod gen_vectors;
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::clock::FixedClock;
 use agent_handoff::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -99,7 +101,7 @@ fn every_vector_gets_its_expected_decision() {
             let got = verifier.verify(
                 step["envelope"].as_str().unwrap(),
                 &payload,
-                &Context::new(),
+                &RequestContext::new(),
             );
             let expected = &step["expected"];
             match (expected["decision"].as_str().unwrap(), got) {

@@ -5,6 +5,7 @@
 
 mod common;
 
+use agent_handoff::keys::AgentKey;
 use agent_handoff::*;
 use common::*;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
@@ -278,7 +279,7 @@ fn signing_input(envelope: &str) -> &[u8] {
 
 fn check(w: &World, envelope: &str) -> Result<VerifiedHandoff, Rejection> {
     w.verifier(&w.executor)
-        .verify(envelope, PAYLOAD, &Context::new())
+        .verify(envelope, PAYLOAD, &RequestContext::new())
 }
 
 #[test]

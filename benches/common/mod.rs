@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::clock::FixedClock;
+use agent_handoff::keys::KeyResolver;
 use agent_handoff::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

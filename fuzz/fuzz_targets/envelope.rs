@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let w = world::World::new();
     assert!(
         w.verifier()
-            .verify(text, world::PAYLOAD, &Context::new())
+            .verify(text, world::PAYLOAD, &RequestContext::new())
             .is_err(),
         "random input verified"
     );

@@ -3,6 +3,9 @@
 //! own id; a resource is an intent resource exactly when `check_resource` accepts it; an exact
 //! number whose JSON text is exact reads back as itself.
 #![no_main]
+use agent_handoff::grant::check_resource;
+use agent_handoff::grant::exact_number;
+use agent_handoff::wire::AgentPattern;
 use agent_handoff::*;
 use libfuzzer_sys::fuzz_target;
 

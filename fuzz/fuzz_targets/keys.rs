@@ -1,6 +1,7 @@
 //! PEM private keys and JWK public keys. Oracles: no panic; an accepted PEM key exports and
 //! re-imports to the same key; an accepted JWK round trips with its thumbprint `kid`.
 #![no_main]
+use agent_handoff::keys::AgentKey;
 use agent_handoff::*;
 use libfuzzer_sys::fuzz_target;
 

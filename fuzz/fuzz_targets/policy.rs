@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(!policy.version().is_empty());
-    let again: RulePolicy = text.parse().expect("a policy that parsed once parses again");
+    let again: RulePolicy = text
+        .parse()
+        .expect("a policy that parsed once parses again");
     assert_eq!(again.version(), policy.version());
     for action in ["tickets.read", "payments.execute", "secrets.get", "x"] {
         assert_eq!(again.tier_of(action), policy.tier_of(action));

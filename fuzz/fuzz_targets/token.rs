@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         {
             assert!(w
                 .verifier()
-                .verify(env.as_str(), world::PAYLOAD, &Context::new())
+                .verify(env.as_str(), world::PAYLOAD, &RequestContext::new())
                 .is_err());
         }
     }

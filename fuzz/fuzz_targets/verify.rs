@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         .seal()
         .unwrap();
     w.verifier()
-        .verify(env.as_str(), data, &Context::new())
+        .verify(env.as_str(), data, &RequestContext::new())
         .expect("sign-then-verify");
     // Mutate: the first bytes pick positions, the next ones the xor masks.
     if data.len() >= 4 {
@@ -39,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
         if let (true, Ok(text)) = (changed, String::from_utf8(bytes)) {
             if text != env.as_str() {
                 assert!(
-                    w.verifier().verify(&text, data, &Context::new()).is_err(),
+                    w.verifier()
+                        .verify(&text, data, &RequestContext::new())
+                        .is_err(),
                     "a mutated envelope verified"
                 );
             }

@@ -3,6 +3,8 @@
 //! input carries a signature this world trusts: "random input never verifies" is exact.
 #![allow(dead_code)]
 
+use agent_handoff::audit::DiscardAudit;
+use agent_handoff::clock::FixedClock;
 use agent_handoff::*;
 
 pub const T0: u64 = 1_800_000_000;

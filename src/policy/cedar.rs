@@ -21,7 +21,7 @@
 //! | `min_remaining_lifetime` | Long | seconds until the first link expires |
 //! | `envelope_lifetime` | Long | envelope `exp - iat`, seconds |
 //!
-//! plus every attribute of the caller's [`Context`](crate::Context) (for example
+//! plus every attribute of the caller's [`RequestContext`](crate::RequestContext) (for example
 //! `context.environment`). A caller attribute may not reuse one of the names above.
 //!
 //! Every decision names the Cedar policy that determined it: its `@id("...")` annotation, or
@@ -44,12 +44,13 @@ use miette::Diagnostic as _;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::capability::ArgValue;
 use crate::error::Error;
+use crate::grant::ArgValue;
+use crate::limits::MAX_POLICY_BYTES;
 use crate::policy::rules::{read_policy_file, with_path};
-use crate::policy::{Policy, PolicyDecision, PolicyRequest, MAX_POLICY_BYTES};
+use crate::policy::{Policy, PolicyDecision, PolicyRequest};
 
-/// Context attribute names the adapter fills with verified facts.
+/// RequestContext attribute names the adapter fills with verified facts.
 const RESERVED: [&str; 15] = [
     "sender",
     "recipient",
@@ -71,7 +72,7 @@ const RESERVED: [&str; 15] = [
 /// A request-time policy written in Cedar, evaluated by the `cedar-policy` crate.
 ///
 /// ```
-/// use agent_handoff::CedarPolicy;
+/// use agent_handoff::policy::cedar::CedarPolicy;
 /// let policy: CedarPolicy = r#"
 ///     @id("reads")
 ///     permit(principal, action == Action::"tickets.read", resource);

@@ -2,52 +2,52 @@
 //! given the verified chain and the caller's context (SPEC section 6 step 9).
 //!
 //! A valid chain says what an agent could do; the policy decides what it may do at the moment
-//! of the request. The policy only ever sees verified facts plus the caller's [`Context`].
+//! of the request. The policy only ever sees verified facts plus the caller's [`RequestContext`].
 
 #[cfg(feature = "cedar")]
-mod cedar;
+pub mod cedar;
 mod rules;
 
 #[cfg(feature = "cedar")]
 pub use cedar::CedarPolicy;
-pub use rules::{PolicyWarning, RulePolicy, SharedRulePolicy, MAX_POLICY_BYTES};
+pub use rules::{PolicyWarning, RulePolicy, SharedRulePolicy};
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::capability::{ArgValue, Capability, Intent};
 use crate::clock::UnixTime;
-use crate::envelope::HandoffMode;
 use crate::error::Error;
-use crate::id::AgentId;
-use crate::verify::VerifiedLink;
+use crate::grant::HandoffMode;
+use crate::grant::VerifiedLink;
+use crate::grant::{ArgValue, Capability, Intent};
+use crate::wire::AgentId;
 
 /// Facts about the request that the caller knows and the envelope does not: the environment
 /// (`prod`, `staging`), the task's sensitivity, the tenant, anything else as typed attributes.
 ///
 /// ```
-/// use agent_handoff::Context;
-/// let ctx = Context::new().with("environment", "prod").with("tenant", "acme");
+/// use agent_handoff::RequestContext;
+/// let ctx = RequestContext::new().with("environment", "prod").with("tenant", "acme");
 /// assert_eq!(ctx.environment(), Some("prod"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
-pub struct Context {
+pub struct RequestContext {
     attributes: BTreeMap<String, ArgValue>,
     required_intent: Option<Intent>,
     route_action: Option<String>,
 }
 
-impl Context {
+impl RequestContext {
     /// An empty context.
     #[must_use]
-    pub fn new() -> Context {
-        Context::default()
+    pub fn new() -> RequestContext {
+        RequestContext::default()
     }
 
     /// Adds or replaces an attribute.
     #[must_use]
-    pub fn with(mut self, name: &str, value: impl Into<ArgValue>) -> Context {
+    pub fn with(mut self, name: &str, value: impl Into<ArgValue>) -> RequestContext {
         self.attributes.insert(name.to_owned(), value.into());
         self
     }
@@ -78,12 +78,12 @@ impl Context {
     /// The intent's arguments are not compared: they are checked against the chain's limits.
     ///
     /// ```
-    /// use agent_handoff::Context;
-    /// let ctx = Context::new().require_intent("tickets.read", "project/alpha/123")?;
+    /// use agent_handoff::RequestContext;
+    /// let ctx = RequestContext::new().require_intent("tickets.read", "project/alpha/123")?;
     /// assert_eq!(ctx.required_intent().map(|i| i.action()), Some("tickets.read"));
     /// # Ok::<(), agent_handoff::Error>(())
     /// ```
-    pub fn require_intent(mut self, action: &str, resource: &str) -> Result<Context, Error> {
+    pub fn require_intent(mut self, action: &str, resource: &str) -> Result<RequestContext, Error> {
         self.required_intent = Some(Intent::new(action, resource)?);
         Ok(self)
     }
@@ -103,7 +103,7 @@ impl Context {
     /// more segment; otherwise it is ignored, so it can never make a policy see an action the
     /// envelope does not name by whole segments.
     #[must_use]
-    pub fn with_route_action(mut self, action: &str) -> Context {
+    pub fn with_route_action(mut self, action: &str) -> RequestContext {
         self.route_action = Some(action.to_owned());
         self
     }
@@ -132,12 +132,12 @@ pub struct PolicyRequest<'a> {
     /// The verifier's current time.
     pub now: UnixTime,
     /// The caller's context.
-    pub context: &'a Context,
+    pub context: &'a RequestContext,
 }
 
 impl PolicyRequest<'_> {
     /// The names under which a policy judges the intent's action: the intent's own action and,
-    /// when a binding named the route's action ([`Context::with_route_action`]) and the intent's
+    /// when a binding named the route's action ([`RequestContext::with_route_action`]) and the intent's
     /// action is that action plus one more `.` segment (the HTTP method), the route's action.
     /// A rule or tier pattern applies when it matches any of them, so a deny rule or a tier
     /// written for `payments.execute` also catches `payments.execute.post` over HTTP.

@@ -36,16 +36,14 @@ use std::sync::{Arc, RwLock};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::capability::{ArgValue, Capability, Pattern};
 use crate::clock::UnixTime;
-use crate::envelope::HandoffMode;
 use crate::error::{Error, StoreError};
-use crate::id::AgentPattern;
-use crate::lifecycle::RevocationWriter;
+use crate::grant::HandoffMode;
+use crate::grant::{ArgValue, Capability, Pattern};
+use crate::limits::MAX_POLICY_BYTES;
 use crate::policy::{Policy, PolicyDecision, PolicyRequest};
-
-/// The largest policy file accepted (1 MiB).
-pub const MAX_POLICY_BYTES: usize = 1 << 20;
+use crate::store::RevocationWriter;
+use crate::wire::AgentPattern;
 
 /// How many pattern comparisons the warnings of a policy may cost, and how many warnings
 /// there may be, so that checking any file within [`MAX_POLICY_BYTES`] stays quick.
@@ -386,7 +384,7 @@ fn condition(name: &str, value: &Spanned<toml::Value>) -> Result<Condition, At> 
 
 impl RulePolicy {
     /// Loads and checks a policy file: a regular file of at most [`MAX_POLICY_BYTES`] (see
-    /// [`read_regular_file`](crate::read_regular_file)). Errors name the file, the line and the
+    /// [`read_regular_file`](crate::file::read_regular_file)). Errors name the file, the line and the
     /// problem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<RulePolicy, Error> {
         let path = path.as_ref();

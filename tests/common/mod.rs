@@ -2,6 +2,11 @@
 //! raw JWS signer for hand-crafted (malicious) inputs.
 #![allow(dead_code)]
 
+use agent_handoff::audit::MemoryAudit;
+use agent_handoff::clock::Clock;
+use agent_handoff::clock::FixedClock;
+use agent_handoff::wire::TYP_DELEGATION;
+use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use crate::common::*;
+use agent_handoff::audit::Verdict;
 use agent_handoff::*;
 use std::time::Duration;
 
@@ -19,10 +20,10 @@ pub struct Scenario {
     pub approvals: Agent,
 }
 
-pub fn ctx(environment: Option<&str>) -> Context {
+pub fn ctx(environment: Option<&str>) -> RequestContext {
     match environment {
-        Some(e) => Context::new().with("environment", e),
-        None => Context::new(),
+        Some(e) => RequestContext::new().with("environment", e),
+        None => RequestContext::new(),
     }
 }
 
@@ -117,7 +118,7 @@ impl Scenario {
         policy: impl Policy + 'static,
         me: &Agent,
         envelope: &HandoffEnvelope,
-        context: &Context,
+        context: &RequestContext,
     ) -> Result<VerifiedHandoff, Rejection> {
         self.w
             .verifier_builder(me)
@@ -144,7 +145,7 @@ impl Scenario {
         );
         let records = self.w.audit.records();
         let last = records.last().expect("an audit record");
-        assert_eq!(last.decision(), Decision::Deny);
+        assert_eq!(last.decision(), Verdict::Deny);
         assert_eq!(last.reason(), Some(Reason::PolicyDenied));
         assert_eq!(last.policy(), Some(rule));
         let json = last.to_json();
@@ -164,7 +165,7 @@ impl Scenario {
         assert_eq!(h.policy_rule(), rule);
         let records = self.w.audit.records();
         let last = records.last().expect("an audit record");
-        assert_eq!(last.decision(), Decision::Allow);
+        assert_eq!(last.decision(), Verdict::Allow);
         assert_eq!(last.policy(), Some(rule));
     }
 }

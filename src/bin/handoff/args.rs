@@ -287,7 +287,7 @@ fn parse_capability(text: &str) -> Result<Capability, String> {
     let mut cap = Capability::new(action, resource).map_err(|e| e.to_string())?;
     for limit in parts {
         cap = if let Some((name, max)) = limit.split_once("<=") {
-            let number = agent_handoff::exact_number(max.trim())
+            let number = agent_handoff::grant::exact_number(max.trim())
                 .map_err(|e| format!("limit `{limit}`: {e}"))?;
             cap.max(name.trim(), number).map_err(|e| e.to_string())?
         } else if let Some((name, set)) = limit.split_once('=') {
@@ -312,7 +312,7 @@ fn parse_arg(text: &str) -> Result<(String, ArgValue), String> {
     };
     let parsed = match serde_json::from_str::<serde_json::Value>(value) {
         Ok(serde_json::Value::Number(_)) => ArgValue::Number(
-            agent_handoff::exact_number(value.trim())
+            agent_handoff::grant::exact_number(value.trim())
                 .map_err(|e| format!("argument `{name}`: {e}"))?,
         ),
         Ok(serde_json::Value::Bool(b)) => ArgValue::Bool(b),

@@ -63,7 +63,9 @@ pub(crate) fn explain(arg: &str, error: agent_handoff::Error) -> CliError {
             "; choose another `--out` directory or move the old file away"
         }
         E::Bundle { .. } => "; fix or regenerate the bundle (SPEC section 8)",
-        E::AuditLog { source, .. } if source.kind == agent_handoff::AuditLogFault::ModeMismatch => {
+        E::AuditLog { source, .. }
+            if source.kind == agent_handoff::audit::AuditLogFault::ModeMismatch =>
+        {
             "; `handoff verify --audit` writes unsigned logs only: pass a new file"
         }
         _ => "",
@@ -73,16 +75,16 @@ pub(crate) fn explain(arg: &str, error: agent_handoff::Error) -> CliError {
 
 /// Largest input read from a file or standard input for one token or envelope: the envelope
 /// limit plus room for a trailing newline. Anything larger is refused before parsing.
-pub(crate) const MAX_INPUT: u64 = agent_handoff::MAX_ENVELOPE_BYTES as u64 + 2;
+pub(crate) const MAX_INPUT: u64 = agent_handoff::limits::MAX_ENVELOPE_BYTES as u64 + 2;
 
 /// Largest `--payload` file read by `seal` and `verify`, in bytes.
 pub(crate) const MAX_PAYLOAD_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Reads a whole file for `arg` the way the library reads its files
-/// ([`agent_handoff::read_regular_file`]): a regular file only, opened without blocking, at
+/// ([`agent_handoff::file::read_regular_file`]): a regular file only, opened without blocking, at
 /// most `limit` bytes.
 fn read_file(arg: &str, what: &'static str, path: &Path, limit: usize) -> CliResult<Vec<u8>> {
-    agent_handoff::read_regular_file(path, what, limit).map_err(|e| match e {
+    agent_handoff::file::read_regular_file(path, what, limit).map_err(|e| match e {
         agent_handoff::Error::Io { source, .. } => CliError::new(format!(
             "{arg}: cannot read `{}`: {source}; check the path",
             path.display()

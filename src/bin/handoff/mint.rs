@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use agent_handoff::{
-    AgentId, AgentIdentity, AgentKey, DelegationToken, HandoffEnvelope, PublicIdentity,
-    TokenBuilder, TrustBundle, UnixTime, MAX_TOKEN_BYTES,
+    keys::AgentKey, limits::MAX_TOKEN_BYTES, AgentId, AgentIdentity, DelegationToken,
+    HandoffEnvelope, PublicIdentity, TokenBuilder, TrustBundle, UnixTime,
 };
 
 use crate::args::{DelegateArgs, GrantArgs, IssueArgs, KeygenArgs, SealArgs};
@@ -63,7 +63,7 @@ fn load_sub_key(sub: &AgentId, path: &Path) -> CliResult<PublicIdentity> {
         "--sub-key",
         "JWK or trust bundle",
         path,
-        agent_handoff::MAX_BUNDLE_BYTES,
+        agent_handoff::limits::MAX_BUNDLE_BYTES,
     )?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         CliError::new(format!(

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_handoff::{
-    verify_audit_log, verify_audit_log_signed, AgentKey, AuditSignatures, Capability, Context,
-    DiscardAudit, FixedClock, HandoffVerifier, Intent, JsonlAudit, Location, MemoryRevocations,
-    Policy, Rejection, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff, Verifier as _,
-    MAX_ENVELOPE_BYTES,
+    audit::verify_audit_log, audit::verify_audit_log_signed, audit::AuditSignatures,
+    audit::DiscardAudit, clock::FixedClock, error::Location, keys::AgentKey,
+    limits::MAX_ENVELOPE_BYTES, Capability, HandoffVerifier, Intent, JsonlAudit, MemoryRevocations,
+    Policy, Rejection, RequestContext, RulePolicy, TrustBundle, UnixTime, VerifiedHandoff,
+    Verifier as _,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -170,7 +171,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> CliResult<ExitCode> {
     let context = args
         .context
         .iter()
-        .fold(Context::new(), |ctx, (name, value)| {
+        .fold(RequestContext::new(), |ctx, (name, value)| {
             ctx.with(name, value.clone())
         });
     let mut any_denied = false;
@@ -250,7 +251,7 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
                 "--key",
                 "JWK file",
                 key_path,
-                agent_handoff::MAX_KEY_FILE_BYTES,
+                agent_handoff::limits::MAX_KEY_FILE_BYTES,
             )?;
             let key = AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))?;
             verify_audit_log_signed(&args.file, &key).map(|summary| {

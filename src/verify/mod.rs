@@ -1,67 +1,30 @@
 //! Verification (SPEC section 6): from a wire string and the payload bytes to either a
 //! [`VerifiedHandoff`] or a [`Rejection`] with a stable reason code, recorded in the audit log.
 
+mod link_cache;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{AllowedFacts, AuditRecord, AuditSink, ClaimedFacts};
-use crate::capability::{Capability, Intent};
 use crate::clock::{Clock, SystemClock, UnixTime};
-use crate::envelope::{EnvelopeClaims, HandoffMode, PayloadDigest, MAX_CHAIN_LINKS};
 use crate::error::{Error, Location, Reason, Rejection};
-use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
-use crate::identity::KeyId;
-use crate::jws::{self, Kind};
-use crate::link_cache::{LinkCache, LinkCacheStats, ParsedLink, DEFAULT_LINK_CACHE_CAPACITY};
-use crate::policy::{ChainScopePolicy, Context, Policy, PolicyDecision, PolicyRequest};
-use crate::replay::{Freshness, MemoryReplayCache, ReplayCache};
-use crate::revocation::{
-    required_retention, MemoryRevocations, RevocationQuery, Revocations, TokenRef,
-    DEFAULT_RETENTION,
-};
-use crate::token::{DelegationToken, TokenClaims, TokenHash};
-use crate::trust::KeyResolver;
-
-/// Every limit the verifier applies, with its default and the reason for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Clock skew tolerated on every time check. Default 5 s: enough for NTP-synced hosts,
-    /// short enough not to extend a credential's life noticeably.
-    pub leeway: Duration,
-    /// Longest envelope lifetime (`exp - iat`). Default 120 s: an envelope is one message,
-    /// and a short life bounds how long the replay cache must remember it.
-    pub max_envelope_ttl: Duration,
-    /// Longest delegation token lifetime (`exp - iat`). Default 1 hour: grants are made just
-    /// in time for a task; long-lived authority belongs in the trust bundle, not in tokens.
-    /// The revocation store must keep revocations at least `max_token_ttl + leeway`
-    /// ([`required_retention`](crate::required_retention)); the builder refuses one that
-    /// does not.
-    pub max_token_ttl: Duration,
-    /// Most links in a chain. Default and maximum 8 (SPEC section 4): bounds the signature
-    /// checks one envelope can demand.
-    pub max_chain_len: usize,
-    /// Most chain links remembered as decoded and signature-checked. Default 10 000, enough
-    /// for the live grants of a busy agent; each entry holds the link's decoded claims, about
-    /// the size of the token (typically under 1 KiB, at most 8 KiB), so the default costs
-    /// about 10 MB when full of typical tokens. `0` disables the cache (every link is decoded
-    /// and its signature checked on every request). Only the decoding and the signature check
-    /// are skipped; every other check runs on every request.
-    pub link_cache_capacity: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            leeway: Duration::from_secs(5),
-            max_envelope_ttl: Duration::from_secs(120),
-            max_token_ttl: Duration::from_secs(3600),
-            max_chain_len: MAX_CHAIN_LINKS,
-            link_cache_capacity: DEFAULT_LINK_CACHE_CAPACITY,
-        }
-    }
-}
+use crate::grant::ParsedLink;
+use crate::grant::VerifiedLink;
+use crate::grant::{Capability, Intent};
+use crate::grant::{DelegationToken, TokenClaims, TokenHash};
+use crate::grant::{EnvelopeClaims, HandoffMode, PayloadDigest};
+use crate::keys::KeyResolver;
+use crate::limits::{Limits, DEFAULT_RETENTION, MAX_CHAIN_LINKS};
+use crate::policy::{ChainScopePolicy, Policy, PolicyDecision, PolicyRequest, RequestContext};
+use crate::store::{required_retention, MemoryRevocations, RevocationQuery, Revocations, TokenRef};
+use crate::store::{Freshness, MemoryReplayCache, ReplayCache};
+use crate::wire::jws::{self, Kind};
+use crate::wire::KeyId;
+use crate::wire::{AgentId, TaskId, TokenId};
+use link_cache::LinkCache;
+pub use link_cache::LinkCacheStats;
 
 /// What the verifier does with a handoff that passed every check when its audit record cannot
 /// be kept. A denial is a denial either way.
@@ -75,109 +38,6 @@ pub enum AuditFailure {
     /// Accept anyway (fail open): availability over evidence. Choose it only where another
     /// layer keeps the evidence.
     Allow,
-}
-
-/// One link of a verified chain: facts established by its verified signature.
-#[derive(Clone)]
-pub struct VerifiedLink(Arc<ParsedLink>);
-
-impl VerifiedLink {
-    fn claims(&self) -> &TokenClaims {
-        &self.0.claims
-    }
-    /// The token id.
-    #[must_use]
-    pub fn id(&self) -> &TokenId {
-        &self.claims().jti
-    }
-    /// The delegator.
-    #[must_use]
-    pub fn issuer(&self) -> &AgentId {
-        &self.claims().iss
-    }
-    /// The delegate.
-    #[must_use]
-    pub fn subject(&self) -> &AgentId {
-        &self.claims().sub
-    }
-    /// The capabilities granted.
-    #[must_use]
-    pub fn capabilities(&self) -> &[Capability] {
-        &self.claims().caps
-    }
-    /// Further delegations allowed.
-    #[must_use]
-    pub fn depth(&self) -> u8 {
-        self.claims().depth
-    }
-    /// Whom the subject may delegate to (`None`: anyone within depth).
-    #[must_use]
-    pub fn delegates(&self) -> Option<&[AgentPattern]> {
-        self.claims().delegates.as_deref()
-    }
-    /// Issued at.
-    #[must_use]
-    pub fn issued_at(&self) -> UnixTime {
-        self.claims().iat
-    }
-    /// Not before (defaults to `iat`).
-    #[must_use]
-    pub fn not_before(&self) -> UnixTime {
-        self.claims().not_before()
-    }
-    /// Expires at.
-    #[must_use]
-    pub fn expires_at(&self) -> UnixTime {
-        self.claims().exp
-    }
-    /// Lifetime in seconds, counted as the verifier does: from the earlier of `iat` and `nbf`
-    /// to `exp`.
-    #[must_use]
-    pub fn lifetime(&self) -> u64 {
-        self.expires_at()
-            .since(self.issued_at().min(self.not_before()))
-    }
-    /// The application data (`ext`) as JSON text, carried verbatim and covered by the
-    /// verified signature.
-    #[must_use]
-    pub fn ext(&self) -> Option<&str> {
-        self.claims()
-            .ext
-            .as_deref()
-            .map(serde_json::value::RawValue::get)
-    }
-}
-
-impl PartialEq for VerifiedLink {
-    /// Two verified links are equal when they are the same token (same id, issuer, subject
-    /// and times; a token id is unique per issuer).
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-            || (self.id() == other.id()
-                && self.issuer() == other.issuer()
-                && self.subject() == other.subject()
-                && self.capabilities() == other.capabilities()
-                && self.depth() == other.depth()
-                && self.delegates() == other.delegates()
-                && self.issued_at() == other.issued_at()
-                && self.not_before() == other.not_before()
-                && self.expires_at() == other.expires_at())
-    }
-}
-
-impl fmt::Debug for VerifiedLink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedLink")
-            .field("id", self.id())
-            .field("issuer", self.issuer())
-            .field("subject", self.subject())
-            .field("capabilities", &self.capabilities())
-            .field("depth", &self.depth())
-            .field("delegates", &self.delegates())
-            .field("issued_at", &self.issued_at().as_secs())
-            .field("expires_at", &self.expires_at().as_secs())
-            .finish()
-    }
 }
 
 /// An accepted handoff: every fact here was verified. It has no public constructor and cannot
@@ -289,7 +149,7 @@ pub trait Verifier: fmt::Debug + Send + Sync {
         &self,
         envelope: &str,
         payload: &[u8],
-        context: &Context,
+        context: &RequestContext,
     ) -> Result<VerifiedHandoff, Rejection>;
 
     /// Records a refusal decided before [`verify`](Verifier::verify) could run, by a transport
@@ -306,6 +166,7 @@ pub trait Verifier: fmt::Debug + Send + Sync {
 ///
 /// ```
 /// # use agent_handoff::*;
+/// # use agent_handoff::audit::MemoryAudit;
 /// # let orchestrator = AgentIdentity::generate("spiffe://acme.example/orchestrator".parse()?);
 /// # let planner = AgentIdentity::generate("spiffe://acme.example/agents/planner".parse()?);
 /// # let executor = AgentIdentity::generate("spiffe://acme.example/agents/executor".parse()?);
@@ -321,7 +182,7 @@ pub trait Verifier: fmt::Debug + Send + Sync {
 /// # let body = b"{}";
 /// # let wire = HandoffEnvelope::builder(&planner).to(executor.id())
 /// #     .intent("tickets.read", "project/alpha/123")?.payload(body).chain([grant]).seal()?;
-/// let handoff = verifier.verify(wire.as_str(), body, &Context::new())?;
+/// let handoff = verifier.verify(wire.as_str(), body, &RequestContext::new())?;
 /// assert_eq!(handoff.sender(), planner.id());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -568,7 +429,7 @@ impl HandoffVerifier {
         &self,
         wire: &str,
         payload: &[u8],
-        context: &Context,
+        context: &RequestContext,
         now: UnixTime,
     ) -> Result<Accepted, Denied> {
         let env_loc = Location::Envelope;
@@ -1083,7 +944,7 @@ impl Verifier for HandoffVerifier {
         &self,
         envelope: &str,
         payload: &[u8],
-        context: &Context,
+        context: &RequestContext,
     ) -> Result<VerifiedHandoff, Rejection> {
         let now = self.clock.now();
         let outcome = self.check(envelope, payload, context, now);
@@ -1266,7 +1127,7 @@ fn claimed_facts(wire: &str) -> ClaimedFacts {
 }
 
 fn verified_link(link: &Link) -> VerifiedLink {
-    VerifiedLink(Arc::clone(&link.parsed))
+    VerifiedLink::new(Arc::clone(&link.parsed))
 }
 
 #[cfg(test)]
@@ -1274,10 +1135,11 @@ mod link_cache_tests {
     use super::*;
     use crate::audit::DiscardAudit;
     use crate::clock::FixedClock;
-    use crate::envelope::HandoffEnvelope;
-    use crate::identity::AgentIdentity;
-    use crate::jws::SIGNATURE_CHECKS;
-    use crate::trust::TrustBundle;
+    use crate::grant::HandoffEnvelope;
+    use crate::keys::AgentIdentity;
+    use crate::keys::TrustBundle;
+    use crate::limits::DEFAULT_LINK_CACHE_CAPACITY;
+    use crate::wire::jws::SIGNATURE_CHECKS;
 
     const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
 
@@ -1361,7 +1223,7 @@ mod link_cache_tests {
     #[test]
     fn a_warm_verify_checks_exactly_one_signature() {
         let (verifier, payments, executor, chain) = world(DEFAULT_LINK_CACHE_CAPACITY);
-        let ctx = Context::new();
+        let ctx = RequestContext::new();
 
         let before = signature_checks();
         let first = envelope(&payments, &executor, &chain);
@@ -1380,7 +1242,7 @@ mod link_cache_tests {
     #[test]
     fn a_disabled_cache_checks_every_signature() {
         let (verifier, payments, executor, chain) = world(0);
-        let ctx = Context::new();
+        let ctx = RequestContext::new();
         for _ in 0..2 {
             let before = signature_checks();
             let wire = envelope(&payments, &executor, &chain);

@@ -39,11 +39,10 @@ use ::redis::{Client, Commands as _, Connection, RedisError, RedisResult};
 
 use crate::clock::UnixTime;
 use crate::error::{Error, StoreError};
-use crate::id::{AgentId, TaskId, TokenId};
-use crate::replay::{Freshness, ReplayCache};
-use crate::revocation::{
-    MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked, DEFAULT_RETENTION,
-};
+use crate::limits::DEFAULT_RETENTION;
+use crate::store::{Freshness, ReplayCache};
+use crate::store::{MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked};
+use crate::wire::{AgentId, TaskId, TokenId};
 
 const REPLAY: &str = "replay cache";
 const REVOCATIONS: &str = "revocations";
@@ -54,7 +53,7 @@ const MAX_IDLE: usize = 16;
 ///
 /// ```
 /// # #[cfg(feature = "redis")] {
-/// use agent_handoff::RedisOptions;
+/// use agent_handoff::store::redis::RedisOptions;
 /// use std::time::Duration;
 /// let mut options = RedisOptions::default();
 /// options.io_timeout = Duration::from_millis(200);
@@ -297,7 +296,7 @@ fn connect(
 /// accepted once more until they expire: see the trade-offs in `docs/operations.md`.
 ///
 /// ```no_run
-/// use agent_handoff::{AgentId, RedisReplayCache};
+/// use agent_handoff::{AgentId, store::redis::RedisReplayCache};
 /// let me: AgentId = "spiffe://acme.example/agents/executor".parse()?;
 /// let replay = RedisReplayCache::open("redis://127.0.0.1:6379/0", &me)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -453,7 +452,7 @@ impl Shared {
             if current.as_deref() != Some(problem.as_str()) {
                 #[cfg(feature = "tracing")]
                 tracing::error!(
-                    target: "agent_handoff::redis",
+                    target: "agent_handoff::store::redis",
                     problem = %problem,
                     "revocations cannot synchronise with redis; every handoff is denied \
                      (unavailable) until this is fixed"
@@ -542,7 +541,7 @@ impl Shared {
 /// through an [`Arc`].
 ///
 /// ```no_run
-/// use agent_handoff::{RedisRevocations, UnixTime};
+/// use agent_handoff::{store::redis::RedisRevocations, UnixTime};
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// let revocations = Arc::new(RedisRevocations::open("redis://127.0.0.1:6379/0")?);
@@ -1082,7 +1081,7 @@ impl Subscriber {
     }
 }
 
-impl crate::lifecycle::RevocationWriter for RedisRevocations {
+impl crate::store::RevocationWriter for RedisRevocations {
     fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
         RedisRevocations::revoke_token(self, id, now)
     }

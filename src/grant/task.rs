@@ -10,57 +10,11 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, StoreError};
-use crate::id::{AgentId, TaskId, TokenId};
-use crate::revocation::MemoryRevocations;
-use crate::token::{DelegationToken, TokenBuilder};
-
-/// The write side of a revocation store. Object-safe, so a [`TaskGrant`] (or an incident
-/// tool) can revoke in any store: in memory, Redis, ...
-///
-/// Every method returns only once the revocation is in force for the verifiers that read the
-/// store, or fails.
-pub trait RevocationWriter: fmt::Debug + Send + Sync {
-    /// Revokes a token and, with it, every chain that contains it (all its descendants).
-    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError>;
-    /// Revokes every token of a task issued up to `now` (the task has ended).
-    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError>;
-    /// Revokes an agent: every chain it appears in and every envelope it sends.
-    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError>;
-    /// Revokes every token and envelope issued before `cutoff`.
-    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError>;
-}
-
-impl<T: RevocationWriter + ?Sized> RevocationWriter for Arc<T> {
-    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
-        (**self).revoke_token(id, now)
-    }
-    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
-        (**self).revoke_task(task, now)
-    }
-    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
-        (**self).revoke_agent(agent)
-    }
-    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
-        (**self).revoke_issued_before(cutoff)
-    }
-}
-
-impl RevocationWriter for MemoryRevocations {
-    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
-        MemoryRevocations::revoke_token(self, id, now)
-    }
-    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
-        MemoryRevocations::revoke_task(self, task, now)
-    }
-    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
-        MemoryRevocations::revoke_agent(self, agent)
-    }
-    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
-        MemoryRevocations::revoke_issued_before(self, cutoff)
-    }
-}
+use crate::grant::{DelegationToken, TokenBuilder};
+use crate::store::RevocationWriter;
+use crate::wire::TaskId;
 
 /// The root grant of a task, bound to the revocation store that ends it.
 ///

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, StoreError};
-use crate::id::{AgentId, TaskId, TokenId};
+use crate::limits::DEFAULT_RETENTION;
+use crate::wire::{AgentId, TaskId, TokenId};
 
 /// One token of a chain, as the revocation check sees it.
 #[derive(Clone, Copy, Debug)]
@@ -95,13 +96,6 @@ impl<T: Revocations + ?Sized> Revocations for Arc<T> {
         (**self).retention()
     }
 }
-
-/// The default for revoked-entry retention: 1 hour 5 minutes, the longest time a token
-/// revoked at `t` can still verify at a verifier with the default maximum token lifetime
-/// (1 hour) and the largest leeway a verifier accepts (300 s). A verifier with a longer
-/// `max_token_ttl` needs a store made with
-/// [`MemoryRevocations::with_retention`] (its builder says so).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600 + 300);
 
 /// The shortest retention a revocation store needs for a verifier with these limits: a token
 /// issued at or before the revocation time `t` expires at the latest at
@@ -300,15 +294,15 @@ impl MemoryRevocations {
     /// Loads the revocations file of SPEC section 9:
     /// `{"tokens":[jti...],"tasks":[task...],"agents":[id...],"issued_before":<unix-secs>}`.
     /// Tasks in the file are revoked for tokens issued up to `now`. The file must be a regular
-    /// file of at most [`MAX_REVOCATIONS_BYTES`](crate::MAX_REVOCATIONS_BYTES) (see
-    /// [`read_regular_file`](crate::read_regular_file)).
+    /// file of at most [`MAX_REVOCATIONS_BYTES`](crate::limits::MAX_REVOCATIONS_BYTES) (see
+    /// [`read_regular_file`](crate::file::read_regular_file)).
     pub fn load(path: impl AsRef<Path>, now: UnixTime) -> Result<MemoryRevocations, Error> {
         let path = path.as_ref();
         let text = crate::file::read_text(
             path,
             "revocations file",
             "reading revocations file",
-            crate::file::MAX_REVOCATIONS_BYTES,
+            crate::limits::MAX_REVOCATIONS_BYTES,
         )?;
         MemoryRevocations::from_json(&text, now).map_err(|problem| {
             Error::Config(format!("revocations file `{}`: {problem}", path.display()))
@@ -332,7 +326,7 @@ impl MemoryRevocations {
         let file: File = serde_json::from_str(json).map_err(|e| {
             format!(
                 "not a valid revocations file: {}",
-                crate::jws::json_problem(&e)
+                crate::wire::json::json_problem(&e)
             )
         })?;
         let store = MemoryRevocations::new();
@@ -388,5 +382,51 @@ impl Revocations for MemoryRevocations {
 
     fn retention(&self) -> Option<Duration> {
         Some(self.retention)
+    }
+}
+
+/// The write side of a revocation store. Object-safe, so a [`TaskGrant`](crate::TaskGrant) (or an incident
+/// tool) can revoke in any store: in memory, Redis, ...
+///
+/// Every method returns only once the revocation is in force for the verifiers that read the
+/// store, or fails.
+pub trait RevocationWriter: fmt::Debug + Send + Sync {
+    /// Revokes a token and, with it, every chain that contains it (all its descendants).
+    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError>;
+    /// Revokes every token of a task issued up to `now` (the task has ended).
+    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError>;
+    /// Revokes an agent: every chain it appears in and every envelope it sends.
+    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError>;
+    /// Revokes every token and envelope issued before `cutoff`.
+    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError>;
+}
+
+impl<T: RevocationWriter + ?Sized> RevocationWriter for Arc<T> {
+    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
+        (**self).revoke_token(id, now)
+    }
+    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
+        (**self).revoke_task(task, now)
+    }
+    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        (**self).revoke_agent(agent)
+    }
+    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
+        (**self).revoke_issued_before(cutoff)
+    }
+}
+
+impl RevocationWriter for MemoryRevocations {
+    fn revoke_token(&self, id: &TokenId, now: UnixTime) -> Result<(), StoreError> {
+        MemoryRevocations::revoke_token(self, id, now)
+    }
+    fn revoke_task(&self, task: &TaskId, now: UnixTime) -> Result<(), StoreError> {
+        MemoryRevocations::revoke_task(self, task, now)
+    }
+    fn revoke_agent(&self, agent: &AgentId) -> Result<(), StoreError> {
+        MemoryRevocations::revoke_agent(self, agent)
+    }
+    fn revoke_issued_before(&self, cutoff: UnixTime) -> Result<(), StoreError> {
+        MemoryRevocations::revoke_issued_before(self, cutoff)
     }
 }

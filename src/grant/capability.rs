@@ -10,7 +10,8 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::Error;
-use crate::jws::strict_map;
+use crate::limits::{MAX_ACTION_BYTES, MAX_ARG_DEPTH, MAX_RESOURCE_BYTES};
+use crate::wire::json::strict_map;
 
 /// An action pattern (`tickets.read`, `tickets.*`, `*`) or a resource pattern
 /// (`project/alpha/123`, `project/alpha/*`, `*`).
@@ -42,8 +43,8 @@ impl PatternKind {
 }
 
 fn check_action(s: &str, concrete: bool) -> Result<(), String> {
-    if s.is_empty() || s.len() > 128 {
-        return Err("action must be 1 to 128 characters".to_owned());
+    if s.is_empty() || s.len() > MAX_ACTION_BYTES {
+        return Err(format!("action must be 1 to {MAX_ACTION_BYTES} characters"));
     }
     let body = match s.strip_suffix('*') {
         Some(_) if concrete => {
@@ -66,9 +67,6 @@ fn check_action(s: &str, concrete: bool) -> Result<(), String> {
     }
     Ok(())
 }
-
-/// Longest resource or resource pattern, in bytes (SPEC section 3).
-const MAX_RESOURCE_BYTES: usize = 512;
 
 /// Checks a concrete resource (SPEC section 3): 1 to 512 bytes of `/`-separated segments, each
 /// one or more printable ASCII characters other than `/`, `%`, `\` and `*`, and not `.` or `..`.
@@ -126,7 +124,7 @@ fn resource_pattern_problem(s: &str) -> Result<(), String> {
 /// resource that fails is refused, never repaired.
 ///
 /// ```
-/// use agent_handoff::check_resource;
+/// use agent_handoff::grant::check_resource;
 /// assert!(check_resource("project/alpha/123").is_ok());
 /// assert!(check_resource("project/alpha/../beta").is_err());
 /// assert!(check_resource("project/alpha/%2e%2e/beta").is_err());
@@ -357,7 +355,7 @@ impl<'de> Deserialize<'de> for ArgValue {
 /// builders and by the verifier.
 ///
 /// ```
-/// use agent_handoff::exact_number;
+/// use agent_handoff::grant::exact_number;
 /// assert_eq!(exact_number("500").unwrap(), serde_json::Number::from(500));
 /// assert!(exact_number("12.75").is_ok());
 /// assert!(exact_number("19.99").is_ok());
@@ -487,9 +485,6 @@ pub(crate) fn check_exact_arg(value: &ArgValue) -> Result<(), String> {
     }
 }
 
-/// How deeply argument values may nest.
-const MAX_ARG_DEPTH: usize = 64;
-
 /// A JSON object whose member names are unique, its values still unparsed (borrowed from the
 /// object's text: reading a level allocates nothing for the levels below).
 #[derive(Deserialize)]
@@ -508,7 +503,7 @@ fn exact_arg(text: &str, depth: usize) -> Result<ArgValue, String> {
         ));
     }
     let text = text.trim_start_matches([' ', '\t', '\n', '\r']);
-    let json = |e: serde_json::Error| crate::jws::json_problem(&e);
+    let json = |e: serde_json::Error| crate::wire::json::json_problem(&e);
     match text.as_bytes().first() {
         Some(b'{') => {
             let RawObject(map) = serde_json::from_str(text).map_err(json)?;
@@ -617,22 +612,22 @@ fn cmp_decimal(a: &(bool, String, i64), b: &(bool, String, i64)) -> Ordering {
 /// A limit on one intent argument.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub enum Limit {
+pub enum ArgLimit {
     /// The argument must be a number no larger than this.
     Max(serde_json::Number),
     /// The argument must be a string in this set.
     In(BTreeSet<String>),
 }
 
-impl Limit {
+impl ArgLimit {
     /// Whether an argument value satisfies this limit. A missing value fails.
     #[must_use]
     pub fn allows(&self, value: Option<&ArgValue>) -> bool {
         match (self, value) {
-            (Limit::Max(max), Some(ArgValue::Number(n))) => {
+            (ArgLimit::Max(max), Some(ArgValue::Number(n))) => {
                 matches!(cmp_numbers(n, max), Some(Ordering::Less | Ordering::Equal))
             }
-            (Limit::In(set), Some(ArgValue::String(s))) => set.contains(s),
+            (ArgLimit::In(set), Some(ArgValue::String(s))) => set.contains(s),
             _ => false,
         }
     }
@@ -640,12 +635,12 @@ impl Limit {
     /// Whether `self` (a parent's limit) is at least as loose as `child` (same kind, a `max`
     /// no smaller, an `in` set that is a superset).
     #[must_use]
-    pub fn covers(&self, child: &Limit) -> bool {
+    pub fn covers(&self, child: &ArgLimit) -> bool {
         match (self, child) {
-            (Limit::Max(p), Limit::Max(c)) => {
+            (ArgLimit::Max(p), ArgLimit::Max(c)) => {
                 matches!(cmp_numbers(c, p), Some(Ordering::Less | Ordering::Equal))
             }
-            (Limit::In(p), Limit::In(c)) => c.is_subset(p),
+            (ArgLimit::In(p), ArgLimit::In(c)) => c.is_subset(p),
             _ => false,
         }
     }
@@ -658,36 +653,36 @@ enum LimitWire {
     In(Vec<String>),
 }
 
-impl Serialize for Limit {
+impl Serialize for ArgLimit {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Limit::Max(n) => LimitWire::Max(n.clone()).serialize(s),
-            Limit::In(set) => LimitWire::In(set.iter().cloned().collect()).serialize(s),
+            ArgLimit::Max(n) => LimitWire::Max(n.clone()).serialize(s),
+            ArgLimit::In(set) => LimitWire::In(set.iter().cloned().collect()).serialize(s),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Limit {
+impl<'de> Deserialize<'de> for ArgLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match LimitWire::deserialize(d)? {
-            LimitWire::Max(n) => Limit::Max(n),
-            LimitWire::In(v) => Limit::In(v.into_iter().collect()),
+            LimitWire::Max(n) => ArgLimit::Max(n),
+            LimitWire::In(v) => ArgLimit::In(v.into_iter().collect()),
         })
     }
 }
 
 /// A limit name: `[a-z0-9_]{1,64}`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct LimitName(String);
+pub struct ArgName(String);
 
-impl LimitName {
+impl ArgName {
     /// The name as a string.
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    fn parse(s: &str) -> Result<LimitName, String> {
+    fn parse(s: &str) -> Result<ArgName, String> {
         if s.is_empty()
             || s.len() > 64
             || !s
@@ -699,20 +694,20 @@ impl LimitName {
                 shown(s)
             ));
         }
-        Ok(LimitName(s.to_owned()))
+        Ok(ArgName(s.to_owned()))
     }
 }
 
-impl fmt::Display for LimitName {
+impl fmt::Display for ArgName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for LimitName {
+impl<'de> Deserialize<'de> for ArgName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        LimitName::parse(&s).map_err(de::Error::custom)
+        ArgName::parse(&s).map_err(de::Error::custom)
     }
 }
 
@@ -733,7 +728,7 @@ pub struct Capability {
     action: Pattern,
     resource: Pattern,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    limits: BTreeMap<LimitName, Limit>,
+    limits: BTreeMap<ArgName, ArgLimit>,
 }
 
 impl Capability {
@@ -755,10 +750,10 @@ impl Capability {
         name: &str,
         max: impl Into<serde_json::Number>,
     ) -> Result<Capability, Error> {
-        let name = LimitName::parse(name).map_err(Error::InvalidCapability)?;
+        let name = ArgName::parse(name).map_err(Error::InvalidCapability)?;
         let max = max.into();
         check_exact(&max).map_err(|e| Error::InvalidCapability(format!("limit `{name}`: {e}")))?;
-        self.limits.insert(name, Limit::Max(max));
+        self.limits.insert(name, ArgLimit::Max(max));
         Ok(self)
     }
 
@@ -768,10 +763,10 @@ impl Capability {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let name = LimitName::parse(name).map_err(Error::InvalidCapability)?;
+        let name = ArgName::parse(name).map_err(Error::InvalidCapability)?;
         self.limits.insert(
             name,
-            Limit::In(values.into_iter().map(Into::into).collect()),
+            ArgLimit::In(values.into_iter().map(Into::into).collect()),
         );
         Ok(self)
     }
@@ -790,7 +785,7 @@ impl Capability {
 
     /// The argument limits.
     #[must_use]
-    pub fn limits(&self) -> &BTreeMap<LimitName, Limit> {
+    pub fn limits(&self) -> &BTreeMap<ArgName, ArgLimit> {
         &self.limits
     }
 
@@ -826,8 +821,8 @@ impl fmt::Display for Capability {
         write!(f, "{} on {}", self.action, self.resource)?;
         for (name, limit) in &self.limits {
             match limit {
-                Limit::Max(n) => write!(f, ", {name} <= {n}")?,
-                Limit::In(set) => write!(f, ", {name} in {set:?}")?,
+                ArgLimit::Max(n) => write!(f, ", {name} <= {n}")?,
+                ArgLimit::In(set) => write!(f, ", {name} in {set:?}")?,
             }
         }
         Ok(())
@@ -840,7 +835,7 @@ struct CapabilityWire {
     action: String,
     resource: String,
     #[serde(default, deserialize_with = "strict_map")]
-    limits: BTreeMap<LimitName, Limit>,
+    limits: BTreeMap<ArgName, ArgLimit>,
 }
 
 impl<'de> Deserialize<'de> for Capability {

@@ -24,11 +24,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
-use crate::identity::KeyId;
-use crate::token::{TokenClaims, TokenHash};
-
-/// Default capacity of the verified-link cache (see [`crate::Limits::link_cache_capacity`]).
-pub const DEFAULT_LINK_CACHE_CAPACITY: usize = 10_000;
+use crate::grant::ParsedLink;
+use crate::grant::TokenHash;
 
 const SHARDS: usize = 16;
 
@@ -45,13 +42,6 @@ pub struct LinkCacheStats {
     pub entries: usize,
     /// Most entries held (0: the cache is disabled).
     pub capacity: usize,
-}
-
-/// A link decoded from its compact text: its claims and its header `kid`.
-#[derive(Debug)]
-pub(crate) struct ParsedLink {
-    pub claims: TokenClaims,
-    pub kid: KeyId,
 }
 
 struct Entry {
@@ -195,6 +185,8 @@ impl LinkCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grant::TokenClaims;
+    use crate::wire::KeyId;
 
     fn hash(n: u32) -> TokenHash {
         TokenHash::of(&format!("token-{n}"))

@@ -10,9 +10,9 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::AgentId;
-use crate::identity::{AgentKey, Jwk, KeyId, PublicIdentity};
-use crate::jws::strict_map;
+use crate::keys::{AgentKey, Jwk, KeyId, PublicIdentity};
+use crate::wire::json::strict_map;
+use crate::wire::AgentId;
 
 /// Where the verifier looks up keys, authorities and federation.
 ///
@@ -212,7 +212,7 @@ impl TrustBundle {
         let file: BundleFile = serde_json::from_str(json).map_err(|e| {
             bundle_error(format!(
                 "not a valid trust bundle: {}",
-                crate::jws::json_problem(&e)
+                crate::wire::json::json_problem(&e)
             ))
         })?;
         let mut bundle = TrustBundle::new(&file.trust_domain)?;
@@ -255,15 +255,15 @@ impl TrustBundle {
     }
 
     /// Loads a bundle file: a regular file of at most
-    /// [`MAX_BUNDLE_BYTES`](crate::MAX_BUNDLE_BYTES) (see
-    /// [`read_regular_file`](crate::read_regular_file)).
+    /// [`MAX_BUNDLE_BYTES`](crate::limits::MAX_BUNDLE_BYTES) (see
+    /// [`read_regular_file`](crate::file::read_regular_file)).
     pub fn load(path: impl AsRef<Path>) -> Result<TrustBundle, Error> {
         let path = path.as_ref();
         let text = crate::file::read_text(
             path,
             "trust bundle",
             "reading trust bundle",
-            crate::file::MAX_BUNDLE_BYTES,
+            crate::limits::MAX_BUNDLE_BYTES,
         )?;
         TrustBundle::from_json(&text).map_err(|e| match e {
             Error::Bundle { problem, .. } => Error::Bundle {

@@ -9,10 +9,9 @@ use std::str::FromStr;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
+use crate::limits::{MAX_AGENT_ID_BYTES, MAX_TRUST_DOMAIN_BYTES};
 
 const SPIFFE_SCHEME: &str = "spiffe://";
-const MAX_AGENT_ID_BYTES: usize = 2048;
-const MAX_TRUST_DOMAIN: usize = 255;
 
 fn is_trust_domain_char(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
@@ -37,7 +36,7 @@ fn check_agent_id(s: &str) -> Result<usize, &'static str> {
                 "needs a path after the trust domain, like `spiffe://acme.example/agents/planner`",
             ),
         };
-    if domain.is_empty() || domain.len() > MAX_TRUST_DOMAIN {
+    if domain.is_empty() || domain.len() > MAX_TRUST_DOMAIN_BYTES {
         return Err("trust domain must be 1 to 255 characters");
     }
     if !domain.bytes().all(is_trust_domain_char) {
@@ -153,7 +152,7 @@ impl AsRef<str> for AgentId {
 /// every id strictly below that path (SPEC section 1).
 ///
 /// ```
-/// use agent_handoff::{AgentId, AgentPattern};
+/// use agent_handoff::{AgentId, wire::AgentPattern};
 /// let p: AgentPattern = "spiffe://acme.example/agents/*".parse()?;
 /// assert!(p.matches(&"spiffe://acme.example/agents/planner".parse()?));
 /// assert!(!p.matches(&"spiffe://acme.example/agents".parse()?));
@@ -324,7 +323,7 @@ string_id!(
         if s.len() < 16 || s.len() > 64 {
             return Err("must be 16 to 64 characters");
         }
-        if !s.bytes().all(crate::jws::is_b64url_char) {
+        if !s.bytes().all(crate::wire::b64::is_b64url_char) {
             return Err("may contain only base64url characters `A-Z`, `a-z`, `0-9`, `-` and `_`");
         }
         Ok(())
@@ -337,7 +336,7 @@ impl TokenId {
     pub fn random() -> TokenId {
         let mut bytes = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-        TokenId(crate::jws::b64_encode(&bytes).into())
+        TokenId(crate::wire::b64::b64_encode(&bytes).into())
     }
 }
 

@@ -5,25 +5,17 @@
 //! bits, duplicate or unknown members, extra header members and oversize inputs are rejected
 //! with the reason codes of SPEC section 7.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::marker::PhantomData;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::error::{Location, Reason, Rejection};
-use crate::identity::KeyId;
-
-/// Largest delegation token accepted, in bytes (SPEC section 2).
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Largest handoff envelope accepted, in bytes (SPEC section 2).
-pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
-/// Largest `ext` object in a delegation token, in bytes of JSON (SPEC section 4).
-pub const MAX_EXT_BYTES: usize = 2 * 1024;
+use crate::limits::{MAX_ENVELOPE_BYTES, MAX_TOKEN_BYTES};
+use crate::wire::b64::{b64_decode, b64_encode};
+use crate::wire::json::json_problem;
+use crate::wire::KeyId;
 
 /// The `typ` of a delegation token.
 pub const TYP_DELEGATION: &str = "agent-delegation+jwt";
@@ -58,35 +50,6 @@ impl Kind {
             Kind::Envelope => "handoff envelope",
         }
     }
-}
-
-pub(crate) fn is_b64url_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-/// Whether every byte is in the base64url alphabet. Branch-free over the whole input (inputs
-/// are bounded by the size limits) so that it vectorizes: it runs over every byte of every
-/// token and envelope.
-pub(crate) fn all_b64url(bytes: &[u8]) -> bool {
-    bytes.iter().fold(true, |ok, &b| {
-        ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
-    })
-}
-
-/// Encodes bytes as base64url without padding.
-pub(crate) fn b64_encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Decodes canonical base64url without padding: rejects padding, whitespace, characters
-/// outside the alphabet, impossible lengths and non-zero trailing bits.
-pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {
-    // The engine already refuses padding and non-zero trailing bits; the explicit alphabet
-    // check keeps that true whatever the engine's configuration becomes.
-    if !all_b64url(text.as_bytes()) {
-        return None;
-    }
-    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Rejection {
@@ -274,20 +237,6 @@ fn check_header(bytes: &[u8], kind: Kind) -> Result<KeyId, Rejection> {
         .map_err(|_| malformed("JWS `kid` is not a 43-character base64url key thumbprint"))
 }
 
-/// Describes a JSON error without echoing input bytes.
-pub(crate) fn json_problem(e: &serde_json::Error) -> String {
-    // serde_json messages name fields and types, never the input's values.
-    // (Unknown member names are echoed, so the cut must fall on a character boundary:
-    // `truncate` panics inside a multi-byte character.)
-    let mut text = e.to_string();
-    let mut cut = text.len().min(200);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text.truncate(cut);
-    text
-}
-
 /// Encodes and signs a compact JWS with `alg: EdDSA`.
 pub(crate) fn encode(kind: Kind, kid: &KeyId, claims_json: &[u8], key: &SigningKey) -> String {
     let header = format!(
@@ -305,60 +254,12 @@ pub(crate) fn encode(kind: Kind, kid: &KeyId, claims_json: &[u8], key: &SigningK
     out
 }
 
-/// Deserializes a JSON object into a map, rejecting duplicate member names (serde's maps keep
-/// the last duplicate silently).
-pub(crate) fn strict_map<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
-where
-    D: Deserializer<'de>,
-    K: Deserialize<'de> + Ord + fmt::Display,
-    V: Deserialize<'de>,
-{
-    struct MapVisitor<K, V>(PhantomData<(K, V)>);
-    impl<'de, K, V> Visitor<'de> for MapVisitor<K, V>
-    where
-        K: Deserialize<'de> + Ord + fmt::Display,
-        V: Deserialize<'de>,
-    {
-        type Value = BTreeMap<K, V>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some(key) = map.next_key::<K>()? {
-                if out.contains_key(&key) {
-                    return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
-                }
-                let value = map.next_value()?;
-                out.insert(key, value);
-            }
-            Ok(out)
-        }
-    }
-    deserializer.deserialize_map(MapVisitor(PhantomData))
-}
-
-/// Deserializes a NumericDate: an integer in `0..=2^53-1`.
-pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<crate::clock::UnixTime, D::Error> {
-    let secs = u64::deserialize(deserializer)?;
-    if secs > crate::clock::UnixTime::MAX_SECS {
-        return Err(de::Error::custom("NumericDate is larger than 2^53-1"));
-    }
-    Ok(crate::clock::UnixTime::from_secs(secs))
-}
-
-/// Like [`numeric_date`], for an optional member.
-pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<crate::clock::UnixTime>, D::Error> {
-    numeric_date(deserializer).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::wire::json::strict_map;
 
     #[test]
     fn base64url_is_canonical_only() {

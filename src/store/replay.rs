@@ -9,7 +9,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::TokenId;
+use crate::limits::DEFAULT_REPLAY_CAPACITY;
+use crate::wire::TokenId;
 
 /// Whether an envelope id was new.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,9 +46,6 @@ impl<T: ReplayCache + ?Sized> ReplayCache for Arc<T> {
         (**self).check_and_insert(id, keep_until, now)
     }
 }
-
-/// Default capacity of [`MemoryReplayCache`]: one million live envelope ids.
-pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 20;
 
 const SHARDS: usize = 16;
 

@@ -8,21 +8,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::capability::{ArgValue, Capability};
 use crate::clock::UnixTime;
 use crate::error::{Error, Location, Reason, Rejection};
-use crate::id::{AgentId, AgentPattern, TaskId, TokenId};
-use crate::identity::{AgentIdentity, KeyId, PublicIdentity};
-use crate::jws::{self, Kind};
-
-/// Most capabilities one token may carry.
-pub const MAX_CAPABILITIES: usize = 32;
-/// Most `delegates` patterns one token may carry.
-pub const MAX_DELEGATES: usize = 32;
-/// Largest `depth` a token may carry.
-pub const MAX_DEPTH: u8 = 15;
-/// Lifetime of a root token when the builder is not given one.
-pub const DEFAULT_ROOT_TTL: Duration = Duration::from_secs(15 * 60);
+use crate::grant::{ArgValue, Capability};
+use crate::keys::{AgentIdentity, KeyId, PublicIdentity};
+use crate::limits::{DEFAULT_ROOT_TTL, MAX_CAPABILITIES, MAX_DELEGATES, MAX_DEPTH};
+use crate::wire::jws::{self, Kind};
+use crate::wire::{AgentId, AgentPattern, TaskId, TokenId};
 
 /// SHA-256 of a token's compact form; a child's `parent` claim.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,7 +28,7 @@ impl TokenHash {
     /// The hash as base64url, as it appears in a `parent` claim.
     #[must_use]
     pub fn to_b64(&self) -> String {
-        jws::b64_encode(&self.0)
+        crate::wire::b64::b64_encode(&self.0)
     }
 }
 
@@ -55,7 +47,7 @@ impl Serialize for TokenHash {
 impl<'de> Deserialize<'de> for TokenHash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        jws::b64_decode(&s)
+        crate::wire::b64::b64_decode(&s)
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .map(TokenHash)
             .ok_or_else(|| serde::de::Error::custom("`parent` must be a base64url SHA-256 hash"))
@@ -84,13 +76,13 @@ pub(crate) struct TokenClaims {
     pub delegates: Option<Vec<AgentPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<TokenHash>,
-    #[serde(deserialize_with = "jws::numeric_date")]
+    #[serde(deserialize_with = "crate::wire::json::numeric_date")]
     pub iat: UnixTime,
-    #[serde(deserialize_with = "jws::numeric_date")]
+    #[serde(deserialize_with = "crate::wire::json::numeric_date")]
     pub exp: UnixTime,
     #[serde(
         default,
-        deserialize_with = "jws::optional_numeric_date",
+        deserialize_with = "crate::wire::json::optional_numeric_date",
         skip_serializing_if = "Option::is_none"
     )]
     pub nbf: Option<UnixTime>,
@@ -106,7 +98,7 @@ impl TokenClaims {
         let claims: TokenClaims = serde_json::from_slice(json).map_err(|e| {
             malformed(format!(
                 "delegation token claims are not valid: {}",
-                jws::json_problem(&e)
+                crate::wire::json::json_problem(&e)
             ))
         })?;
         claims.check_syntax().map_err(malformed)?;
@@ -145,15 +137,18 @@ impl TokenClaims {
 }
 
 fn check_ext(raw: &str) -> Result<(), String> {
-    if raw.len() > jws::MAX_EXT_BYTES {
-        return Err(format!("`ext` is larger than {} bytes", jws::MAX_EXT_BYTES));
+    if raw.len() > crate::limits::MAX_EXT_BYTES {
+        return Err(format!(
+            "`ext` is larger than {} bytes",
+            crate::limits::MAX_EXT_BYTES
+        ));
     }
     match serde_json::from_str::<ArgValue>(raw) {
         Ok(ArgValue::Map(_)) => Ok(()),
         Ok(_) => Err("`ext` must be a JSON object".to_owned()),
         Err(e) => Err(format!(
             "`ext` is not strict JSON: {}",
-            jws::json_problem(&e)
+            crate::wire::json::json_problem(&e)
         )),
     }
 }
@@ -632,13 +627,13 @@ impl<'a> TokenBuilder<'a> {
             &json,
             self.signer.signing_key(),
         );
-        if compact.len() > jws::MAX_TOKEN_BYTES {
+        if compact.len() > crate::limits::MAX_TOKEN_BYTES {
             return Err(Error::build(
                 WHAT,
                 format!(
                     "the token is {} bytes; the limit is {}",
                     compact.len(),
-                    jws::MAX_TOKEN_BYTES
+                    crate::limits::MAX_TOKEN_BYTES
                 ),
             ));
         }

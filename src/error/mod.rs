@@ -340,7 +340,7 @@ pub enum Error {
     Config(String),
     /// A file was refused before its content was parsed: it is not a regular file, or it is
     /// larger than the limit for its kind. Every file the crate loads is read this way (see
-    /// [`read_regular_file`](crate::read_regular_file)).
+    /// [`read_regular_file`](crate::file::read_regular_file)).
     #[error("{what} `{}` is refused: {problem}", shown(path))]
     File {
         /// Which kind of file (`key file`, `trust bundle`, `policy file`, ...).

@@ -2,80 +2,17 @@
 
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::id::AgentId;
-use crate::jws::{b64_decode, b64_encode, is_b64url_char};
-
-/// A key id: the RFC 7638 JWK thumbprint of an Ed25519 public key, base64url without padding
-/// of SHA-256 over `{"crv":"Ed25519","kty":"OKP","x":"<x>"}`. Always 43 characters.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(Box<str>);
-
-impl KeyId {
-    /// The thumbprint of a public key.
-    #[must_use]
-    pub fn thumbprint(key: &[u8; 32]) -> KeyId {
-        let canonical = format!(
-            r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
-            b64_encode(key)
-        );
-        KeyId(b64_encode(&Sha256::digest(canonical.as_bytes())).into())
-    }
-
-    /// The key id as a string.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for KeyId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        if s.len() != 43 || !s.bytes().all(is_b64url_char) || b64_decode(s).is_none() {
-            return Err(Error::invalid_id(
-                "key id",
-                s,
-                "must be a 43-character base64url SHA-256 thumbprint",
-            ));
-        }
-        Ok(KeyId(s.into()))
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({})", self.0)
-    }
-}
-
-impl Serialize for KeyId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for KeyId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+use crate::wire::b64::{b64_decode, b64_encode};
+use crate::wire::AgentId;
+use crate::wire::KeyId;
 
 /// A public key as a JWK (RFC 8037): `{"kty":"OKP","crv":"Ed25519","x":"..."}` with an
 /// optional `kid` that must equal the thumbprint. Unknown members are refused.
@@ -166,7 +103,7 @@ impl AgentKey {
             path: None,
             problem: format!(
                 "not an Ed25519 JWK ({}); expected {{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"...\"}}",
-                crate::jws::json_problem(&e)
+                crate::wire::json::json_problem(&e)
             ),
         })?;
         AgentKey::from_jwk(&jwk)
@@ -290,7 +227,7 @@ impl AgentIdentity {
 
     /// Loads an identity from a PKCS#8 PEM file.
     ///
-    /// Only a regular file of at most [`MAX_KEY_FILE_BYTES`](crate::MAX_KEY_FILE_BYTES) is
+    /// Only a regular file of at most [`MAX_KEY_FILE_BYTES`](crate::limits::MAX_KEY_FILE_BYTES) is
     /// read; a FIFO, socket, device or directory is refused ([`Error::File`]) without blocking,
     /// and so is a larger file. Like ssh, refuses a key file that its group or others may read
     /// or write ([`Error::Key`]): fix it with `chmod 600 <file>`. A symbolic link is followed:
@@ -316,7 +253,7 @@ impl AgentIdentity {
                 )));
             }
         }
-        let limit = crate::file::MAX_KEY_FILE_BYTES;
+        let limit = crate::limits::MAX_KEY_FILE_BYTES;
         // Room for every byte that may be read, so the secret is never copied by a regrowth.
         let mut bytes = Zeroizing::new(Vec::with_capacity(limit + 1));
         crate::file::read_opened(file, &metadata, path, "key file", ACTION, limit, &mut bytes)?;

@@ -6,18 +6,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::capability::{ArgValue, Intent};
 use crate::clock::UnixTime;
 use crate::error::{Error, Location, Reason, Rejection};
-use crate::id::{AgentId, TaskId, TokenId};
-use crate::identity::{AgentIdentity, KeyId};
-use crate::jws::{self, Kind};
-use crate::token::DelegationToken;
-
-/// Lifetime of an envelope when the builder is not given one.
-pub const DEFAULT_ENVELOPE_TTL: Duration = Duration::from_secs(60);
-/// Most links a chain may have (SPEC section 4); a verifier may allow fewer.
-pub const MAX_CHAIN_LINKS: usize = 8;
+use crate::grant::DelegationToken;
+use crate::grant::{ArgValue, Intent};
+use crate::keys::{AgentIdentity, KeyId};
+use crate::limits::{DEFAULT_ENVELOPE_TTL, MAX_CHAIN_LINKS};
+use crate::wire::jws::{self, Kind};
+use crate::wire::{AgentId, TaskId, TokenId};
 
 /// The `digest` claim: `sha-256:` + base64url(SHA-256(payload)).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,7 +29,7 @@ impl PayloadDigest {
     /// The wire form, `sha-256:<base64url>`.
     #[must_use]
     pub fn to_wire(&self) -> String {
-        format!("sha-256:{}", jws::b64_encode(&self.0))
+        format!("sha-256:{}", crate::wire::b64::b64_encode(&self.0))
     }
 }
 
@@ -53,7 +49,7 @@ impl<'de> Deserialize<'de> for PayloadDigest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.strip_prefix("sha-256:")
-            .and_then(jws::b64_decode)
+            .and_then(crate::wire::b64::b64_decode)
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .map(PayloadDigest)
             .ok_or_else(|| {
@@ -72,9 +68,9 @@ pub(crate) struct EnvelopeClaims {
     pub task: TaskId,
     pub intent: Intent,
     pub digest: PayloadDigest,
-    #[serde(deserialize_with = "jws::numeric_date")]
+    #[serde(deserialize_with = "crate::wire::json::numeric_date")]
     pub iat: UnixTime,
-    #[serde(deserialize_with = "jws::numeric_date")]
+    #[serde(deserialize_with = "crate::wire::json::numeric_date")]
     pub exp: UnixTime,
     pub chain: Vec<String>,
 }
@@ -87,7 +83,7 @@ impl EnvelopeClaims {
         let claims: EnvelopeClaims = serde_json::from_slice(json).map_err(|e| {
             malformed(format!(
                 "envelope claims are not valid: {}",
-                jws::json_problem(&e)
+                crate::wire::json::json_problem(&e)
             ))
         })?;
         if claims.chain.is_empty() {
@@ -478,13 +474,13 @@ impl EnvelopeBuilder<'_> {
         let json = serde_json::to_vec(&claims)
             .map_err(|_| Error::build(WHAT, "claims could not be serialized"))?;
         let compact = jws::encode(Kind::Envelope, me.kid(), &json, me.signing_key());
-        if compact.len() > jws::MAX_ENVELOPE_BYTES {
+        if compact.len() > crate::limits::MAX_ENVELOPE_BYTES {
             return Err(Error::build(
                 WHAT,
                 format!(
                     "the envelope is {} bytes; the limit is {}",
                     compact.len(),
-                    jws::MAX_ENVELOPE_BYTES
+                    crate::limits::MAX_ENVELOPE_BYTES
                 ),
             ));
         }

@@ -1,0 +1,399 @@
+//! Reading an audit log back: [`verify_audit_log`] and its signed and extending forms check
+//! every line, the hash chain and the signatures (SPEC section 7).
+
+use crate::keys::{AgentKey, KeyId};
+use crate::wire::b64::{b64_decode, b64_encode};
+use crate::wire::AgentId;
+use ed25519_dalek::Signature;
+use sha2::{Digest as _, Sha256};
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+
+use super::jsonl::*;
+use crate::limits::MAX_AUDIT_LINE_BYTES;
+
+/// What [`verify_audit_log`] found in an intact log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditLogSummary {
+    /// How many records the log holds (not counting its header line).
+    pub records: u64,
+    /// The hash of the last line (the chain's head).
+    pub head: [u8; 32],
+}
+
+/// What [`verify_audit_log`] checked: the chain, and what it could say about signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditLogReport {
+    /// The records and the head of the intact chain.
+    pub summary: AuditLogSummary,
+    /// Whether the log is signed, and that its signatures were *not* checked.
+    pub signatures: AuditSignatures,
+}
+
+/// The signature status of a log whose chain [`verify_audit_log`] found intact. Neither
+/// variant means "intact against a forger": only [`verify_audit_log_signed`] proves that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditSignatures {
+    /// The header declares the log unsigned and no line carries a signature. Anyone who can
+    /// write the file can recompute the chain: this detects accidents and clumsy edits only.
+    Unsigned,
+    /// The header declares the log signed by `signer`'s key `kid`, and every line carries a
+    /// well-formed signature, but none was verified (no key was given). A forger can append
+    /// lines with made-up signatures: check with [`verify_audit_log_signed`] and the key.
+    NotChecked {
+        /// The signer the header names (a claim, not verified).
+        signer: AgentId,
+        /// The key id the header names (a claim, not verified).
+        kid: KeyId,
+    },
+}
+
+/// What kind of problem an [`AuditLogError`] reports. The set may grow, so match with a
+/// wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditLogFault {
+    /// The file cannot be opened or read.
+    Unreadable,
+    /// The first line is not a header (a log written before headers existed, or its first
+    /// line was removed), or the file is empty.
+    NoHeader,
+    /// A line (or the header) is not well-formed, a line is too long, or a second header
+    /// appears.
+    Malformed,
+    /// The header's mode is not the one asked for: a signed log opened or checked as unsigned,
+    /// or an unsigned log opened or checked as signed.
+    ModeMismatch,
+    /// The header names another signer or key than the one given.
+    WrongKey,
+    /// A line of a signed log carries no (well-formed) signature.
+    MissingSignature,
+    /// A line of an unsigned log carries a signature.
+    UnexpectedSignature,
+    /// A signature does not verify under the given key: the line was edited or forged.
+    BadSignature,
+    /// `seq` is not the line's position: a line was deleted, inserted or reordered.
+    Sequence,
+    /// `prev` is not the hash of the previous line.
+    PrevMismatch,
+    /// The last line has no newline, or whole lines recorded earlier are gone.
+    Truncated,
+    /// The line recorded earlier as the head hashes differently: the log was rewritten.
+    Rewritten,
+}
+
+/// The first place where an audit log's chain breaks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
+#[non_exhaustive]
+pub struct AuditLogError {
+    /// The 1-based line number of the first bad line (0: the file itself).
+    pub line: u64,
+    /// What kind of problem.
+    pub kind: AuditLogFault,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Checks a hash-chained audit log and names the first bad line: an edited line breaks the
+/// `prev` of the next one, a deleted or reordered line breaks `seq` and `prev`, a forged
+/// appended line cannot carry the right `prev` without rewriting everything after the edit.
+/// The header must be present, a signed log's every line must carry a signature and an
+/// unsigned log's none.
+///
+/// This checks no signature: the report says whether the log is unsigned or signed with its
+/// signatures unchecked ([`AuditSignatures`]). Without a signature anyone can recompute the
+/// chain, so this detects accidents and clumsy edits only; use [`verify_audit_log_signed`]
+/// for a log written by [`JsonlAudit::open_signed`].
+pub fn verify_audit_log(path: impl AsRef<Path>) -> Result<AuditLogReport, AuditLogError> {
+    let (summary, mode, _) = check_chain(path.as_ref(), None, None)?;
+    Ok(AuditLogReport {
+        summary,
+        signatures: match mode {
+            LogMode::Unsigned => AuditSignatures::Unsigned,
+            LogMode::Signed { signer, kid } => AuditSignatures::NotChecked { signer, kid },
+        },
+    })
+}
+
+/// Checks a signed audit log: the chain, a header that declares the log signed by `key`
+/// (the verifier identity's public key), and on every line a `sig` by `key` over the line.
+/// Names the first bad line: an edited line is itself bad (its signature fails), as is any
+/// line a forger appended or inserted. An unsigned log is refused
+/// ([`AuditLogFault::ModeMismatch`]). A truncated tail leaves a shorter valid log: use
+/// [`verify_audit_log_extends`] with a head kept elsewhere.
+pub fn verify_audit_log_signed(
+    path: impl AsRef<Path>,
+    key: &AgentKey,
+) -> Result<AuditLogSummary, AuditLogError> {
+    check_chain(path.as_ref(), Some(key), None).map(|(summary, _, _)| summary)
+}
+
+/// Like [`verify_audit_log_signed`], and the log must still hold `earlier` (a
+/// [`JsonlAudit::head`] or summary kept elsewhere): at least `earlier.records` records, the
+/// last of which hashes to `earlier.head`. Detects a truncated tail and a rewritten log.
+pub fn verify_audit_log_extends(
+    path: impl AsRef<Path>,
+    key: &AgentKey,
+    earlier: &AuditLogSummary,
+) -> Result<AuditLogSummary, AuditLogError> {
+    check_chain(path.as_ref(), Some(key), Some(earlier)).map(|(summary, _, _)| summary)
+}
+
+/// Splits a signed line into the signed body (with its closing brace restored) and the
+/// signature.
+pub(super) fn split_signed(line: &[u8]) -> Option<(Vec<u8>, Signature)> {
+    let sig_end = line.len().checked_sub(2)?;
+    let member = sig_end.checked_sub(SIG_B64_LEN + SIG_MEMBER.len())?;
+    if line.get(sig_end..)? != b"\"}" || line.get(member..member + SIG_MEMBER.len())? != SIG_MEMBER
+    {
+        return None;
+    }
+    let b64 = std::str::from_utf8(line.get(member + SIG_MEMBER.len()..sig_end)?).ok()?;
+    let bytes: [u8; 64] = b64_decode(b64)?.try_into().ok()?;
+    let mut body = line.get(..member)?.to_vec();
+    body.push(b'}');
+    Some((body, Signature::from_bytes(&bytes)))
+}
+
+/// A log's mode, as its header declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum LogMode {
+    Unsigned,
+    Signed { signer: AgentId, kid: KeyId },
+}
+
+/// The members of a line the checks read. Every line has `seq` and `prev`; the header also
+/// `format`, `mode` and (signed) `signer`, `kid`; a signed line `sig`.
+#[derive(serde::Deserialize)]
+pub(super) struct LineHead {
+    seq: u64,
+    prev: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    signer: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    sig: Option<serde_json::Value>,
+}
+
+/// Shows at most 64 characters of untrusted text, escaped.
+pub(super) fn shown(text: &str) -> String {
+    let mut s: String = text.chars().take(64).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s.escape_default().to_string()
+}
+
+/// Reads the mode from the header line.
+pub(super) fn header_mode(head: &LineHead) -> Result<LogMode, (AuditLogFault, String)> {
+    let Some(format) = &head.format else {
+        return Err((
+            AuditLogFault::NoHeader,
+            "no header line: the log was written by an agent-handoff version without log headers, or its first line was removed; keep it as evidence, check it with that version, and start a new log file".to_owned(),
+        ));
+    };
+    let malformed = |what: String| Err((AuditLogFault::Malformed, what));
+    if format != LOG_FORMAT {
+        return malformed(format!(
+            "header format is `{}`, expected `{LOG_FORMAT}`",
+            shown(format)
+        ));
+    }
+    match (head.mode.as_deref(), &head.signer, &head.kid) {
+        (Some("unsigned"), None, None) => Ok(LogMode::Unsigned),
+        (Some("signed"), Some(signer), Some(kid)) => {
+            let (Ok(signer), Ok(kid)) = (signer.parse::<AgentId>(), kid.parse::<KeyId>()) else {
+                return malformed("header `signer` or `kid` is not valid".to_owned());
+            };
+            Ok(LogMode::Signed { signer, kid })
+        }
+        (Some("unsigned"), ..) => {
+            malformed("header of an unsigned log names a `signer` or `kid`".to_owned())
+        }
+        (Some("signed"), ..) => {
+            malformed("header of a signed log lacks its `signer` or `kid`".to_owned())
+        }
+        (Some(other), ..) => malformed(format!(
+            "header mode is `{}`, expected `signed` or `unsigned`",
+            shown(other)
+        )),
+        (None, ..) => malformed("header has no `mode`".to_owned()),
+    }
+}
+
+/// Checks the whole log: the summary, the header's mode, and the number of lines.
+pub(super) fn check_chain(
+    path: &Path,
+    key: Option<&AgentKey>,
+    earlier: Option<&AuditLogSummary>,
+) -> Result<(AuditLogSummary, LogMode, u64), AuditLogError> {
+    // Opened without blocking and checked through the handle: a FIFO or device is refused, not
+    // waited on.
+    let (file, _) =
+        crate::file::open_regular(path, "audit log", "opening").map_err(|e| AuditLogError {
+            line: 0,
+            kind: AuditLogFault::Unreadable,
+            problem: e.to_string(),
+        })?;
+    let mut reader = BufReader::new(file);
+    let mut prev = GENESIS;
+    let mut seq = 0u64;
+    let mut mode = LogMode::Unsigned;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_AUDIT_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| AuditLogError {
+                line: seq + 1,
+                kind: AuditLogFault::Unreadable,
+                problem: format!("cannot read: {e}"),
+            })?;
+        if n == 0 {
+            break;
+        }
+        let bad = |kind: AuditLogFault, problem: &str| AuditLogError {
+            line: seq + 1,
+            kind,
+            problem: problem.to_owned(),
+        };
+        if n as u64 > MAX_AUDIT_LINE_BYTES {
+            return Err(bad(
+                AuditLogFault::Malformed,
+                "longer than 1 MiB: not a line written by the audit sink",
+            ));
+        }
+        let Some(line) = buf.strip_suffix(b"\n") else {
+            return Err(bad(
+                AuditLogFault::Truncated,
+                "truncated: the last line has no newline",
+            ));
+        };
+        let head: LineHead = serde_json::from_slice(line)
+            .map_err(|_| bad(AuditLogFault::Malformed, "not a chained audit record"))?;
+        if seq == 0 {
+            mode = header_mode(&head).map_err(|(kind, problem)| bad(kind, &problem))?;
+            if let Some(key) = key {
+                match &mode {
+                    LogMode::Unsigned => {
+                        return Err(bad(
+                            AuditLogFault::ModeMismatch,
+                            "the header says the log is unsigned: there are no signatures to check (use `verify_audit_log`, or `handoff audit verify` without `--key`)",
+                        ))
+                    }
+                    LogMode::Signed { kid, .. } if kid != key.kid() => {
+                        return Err(bad(
+                            AuditLogFault::WrongKey,
+                            &format!(
+                                "the header says the log is signed by key `{kid}`, not by the given key `{}`: use the key of the identity that wrote it",
+                                key.kid()
+                            ),
+                        ))
+                    }
+                    LogMode::Signed { .. } => {}
+                }
+            }
+        } else if head.format.is_some() {
+            return Err(bad(
+                AuditLogFault::Malformed,
+                "a second header line: only line 1 may declare the log",
+            ));
+        }
+        match &mode {
+            LogMode::Unsigned => {
+                if head.sig.is_some() {
+                    return Err(bad(
+                        AuditLogFault::UnexpectedSignature,
+                        "a signature in a log whose header says unsigned: the log was tampered with or mixes two logs",
+                    ));
+                }
+            }
+            LogMode::Signed { .. } => {
+                let split = split_signed(line).filter(|_| head.sig.is_some());
+                let Some((body, sig)) = split else {
+                    return Err(bad(
+                        AuditLogFault::MissingSignature,
+                        "no signature in a signed log: this line was not written by the signing audit sink (forged, inserted, or its `sig` removed)",
+                    ));
+                };
+                if let Some(key) = key {
+                    if key
+                        .verifying_key()
+                        .verify_strict(&sig_message(&body), &sig)
+                        .is_err()
+                    {
+                        return Err(bad(
+                            AuditLogFault::BadSignature,
+                            "signature does not verify: this line was edited or forged",
+                        ));
+                    }
+                }
+            }
+        }
+        if head.seq != seq {
+            return Err(bad(
+                AuditLogFault::Sequence,
+                &format!(
+                    "sequence number is {}, expected {seq} (a line was deleted, inserted or reordered)",
+                    head.seq
+                ),
+            ));
+        }
+        if head.prev != b64_encode(&prev) {
+            return Err(bad(
+                AuditLogFault::PrevMismatch,
+                "hash of the previous line does not match (the previous line was edited, or this one moved)",
+            ));
+        }
+        prev = Sha256::digest(line).into();
+        seq += 1;
+        if let Some(earlier) = earlier {
+            if seq - 1 == earlier.records && prev != earlier.head {
+                return Err(AuditLogError {
+                    line: seq,
+                    kind: AuditLogFault::Rewritten,
+                    problem: "differs from the head recorded earlier: the log was rewritten from here or before".to_owned(),
+                });
+            }
+        }
+    }
+    if seq == 0 {
+        return Err(AuditLogError {
+            line: 1,
+            kind: AuditLogFault::NoHeader,
+            problem: "the log is empty: not even its header line is left".to_owned(),
+        });
+    }
+    let records = seq - 1;
+    if let Some(earlier) = earlier {
+        if records < earlier.records {
+            return Err(AuditLogError {
+                line: seq + 1,
+                kind: AuditLogFault::Truncated,
+                problem: format!(
+                    "truncated: the log ends after {records} records, but {} were recorded earlier; line {} onwards was removed",
+                    earlier.records,
+                    seq + 1
+                ),
+            });
+        }
+    }
+    Ok((
+        AuditLogSummary {
+            records,
+            head: prev,
+        },
+        mode,
+        seq,
+    ))
+}
