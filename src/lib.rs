@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(
     not(test),
     deny(
@@ -11,7 +11,8 @@
     )
 )]
 
-// The layers, lowest first; each module imports only from the ones above it in this list.
+// The layers, lowest first: error, limits, clock, file; wire; keys; store; grant; policy;
+// audit; verify; http_binding. Each imports only from the layers before it (no cycles).
 pub mod audit;
 pub mod clock;
 pub mod error;

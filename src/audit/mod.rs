@@ -21,10 +21,11 @@ pub mod tracing;
 
 #[cfg(feature = "tracing")]
 pub use self::tracing::TracingAudit;
+pub use crate::error::{AuditLogError, AuditLogFault};
 pub use jsonl::{JsonlAudit, SyncPolicy};
 pub use log::{
-    verify_audit_log, verify_audit_log_extends, verify_audit_log_signed, AuditLogError,
-    AuditLogFault, AuditLogReport, AuditLogSummary, AuditSignatures,
+    verify_audit_log, verify_audit_log_extends, verify_audit_log_signed, AuditLogReport,
+    AuditLogSummary, AuditSignatures,
 };
 
 /// The outcome of a verification.

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::escape::{escape_text, Escaped};
 
+mod audit_log;
+pub use audit_log::{AuditLogError, AuditLogFault};
+
 /// A path as shown in messages: its characters escaped like any other text from an input.
 fn shown(path: &Path) -> String {
     escape_text(path.display().to_string()).into_owned()
@@ -358,7 +361,7 @@ pub enum Error {
         path: PathBuf,
         /// The first bad line, and what is wrong with it.
         #[source]
-        source: crate::audit::AuditLogError,
+        source: AuditLogError,
     },
     /// An input/output error on a named file.
     #[error("{action} `{}`: {}", shown(path), Escaped(&source.to_string()))]
