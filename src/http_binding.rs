@@ -57,10 +57,8 @@ use http_body::Body;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower::{Layer, Service};
 
-use crate::error::{Error, Reason};
-use crate::error::{Location, Rejection};
-use crate::grant::EnvelopeBuilder;
-use crate::grant::Intent;
+use crate::error::{Error, Location, Reason, Rejection};
+use crate::grant::{EnvelopeBuilder, Intent};
 pub use crate::limits::{DEFAULT_BODY_DEADLINE, DEFAULT_MAX_BODY};
 use crate::policy::RequestContext;
 use crate::verify::{VerifiedHandoff, Verifier};

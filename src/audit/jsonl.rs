@@ -1,21 +1,24 @@
 //! [`JsonlAudit`]: the hash-chained, optionally signed, append-only JSON Lines audit log
 //! (SPEC section 7).
 
-use crate::error::{Error, StoreError};
-use crate::keys::AgentIdentity;
-use crate::wire::b64::b64_encode;
-use crate::wire::AgentId;
-use ed25519_dalek::Signer as _;
-use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::log::{check_chain, LogMode};
-use super::*;
+use ed25519_dalek::Signer as _;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use super::log::{
+    check_chain, sig_message, AuditLogSummary, LogMode, GENESIS, LOG_FORMAT, SIG_MEMBER,
+};
+use super::{AuditRecord, AuditSink};
+use crate::error::{AuditLogError, AuditLogFault, Error, StoreError};
+use crate::keys::AgentIdentity;
+use crate::wire::b64::b64_encode;
+use crate::wire::AgentId;
 
 /// When [`JsonlAudit`] forces records to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -26,27 +29,6 @@ pub enum SyncPolicy {
     EveryRecord,
     /// Leave flushing to the operating system (faster; a power loss can lose the tail).
     OsBuffered,
-}
-
-/// The `prev` of the header line (line 1, `seq` 0): 32 zero bytes.
-pub(super) const GENESIS: [u8; 32] = [0u8; 32];
-
-/// The `format` member of a log's header line.
-pub(super) const LOG_FORMAT: &str = "agent-handoff audit log v2";
-
-/// What a record signature covers: this context, then SHA-256 of the line without its `sig`
-/// member (which holds `seq` and `prev`, so the signature also covers the chain). The newline
-/// makes it impossible to confuse with a JWS signing input.
-pub(super) const SIG_CONTEXT: &[u8] = b"agent-handoff audit record v1\n";
-/// `,"sig":"` + 86 base64url characters (64 bytes) + `"}`: how every signed line ends.
-pub(super) const SIG_MEMBER: &[u8] = b",\"sig\":\"";
-pub(super) const SIG_B64_LEN: usize = 86;
-
-pub(super) fn sig_message(body: &[u8]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(SIG_CONTEXT.len() + 32);
-    msg.extend_from_slice(SIG_CONTEXT);
-    msg.extend_from_slice(&Sha256::digest(body));
-    msg
 }
 
 #[derive(Debug)]
@@ -365,8 +347,10 @@ impl AuditSink for JsonlAudit {
 #[cfg(test)]
 mod tests {
     use super::super::log::*;
-    use super::super::{AuditRecord, ClaimedFacts};
+    use super::super::ClaimedFacts;
     use super::*;
+    use crate::clock::UnixTime;
+    use crate::error::Reason;
 
     fn record() -> AuditRecord {
         AuditRecord::deny(

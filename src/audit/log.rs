@@ -1,17 +1,40 @@
 //! Reading an audit log back: [`verify_audit_log`] and its signed and extending forms check
 //! every line, the hash chain and the signatures (SPEC section 7).
 
-use crate::keys::{AgentKey, KeyId};
-use crate::wire::b64::{b64_decode, b64_encode};
-use crate::wire::AgentId;
-use ed25519_dalek::Signature;
-use sha2::{Digest as _, Sha256};
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 
-use super::jsonl::*;
+use ed25519_dalek::Signature;
+use sha2::{Digest as _, Sha256};
+
 use crate::error::{AuditLogError, AuditLogFault};
+use crate::keys::{AgentKey, KeyId};
 use crate::limits::MAX_AUDIT_LINE_BYTES;
+use crate::wire::b64::{b64_decode, b64_encode};
+use crate::wire::AgentId;
+
+// The log format, which the writer ([`super::JsonlAudit`]) produces and this reader checks.
+
+/// The `prev` of the header line (line 1, `seq` 0): 32 zero bytes.
+pub(super) const GENESIS: [u8; 32] = [0u8; 32];
+
+/// The `format` member of a log's header line.
+pub(super) const LOG_FORMAT: &str = "agent-handoff audit log v2";
+
+/// What a record signature covers: this context, then SHA-256 of the line without its `sig`
+/// member (which holds `seq` and `prev`, so the signature also covers the chain). The newline
+/// makes it impossible to confuse with a JWS signing input.
+pub(super) const SIG_CONTEXT: &[u8] = b"agent-handoff audit record v1\n";
+/// `,"sig":"` + 86 base64url characters (64 bytes) + `"}`: how every signed line ends.
+pub(super) const SIG_MEMBER: &[u8] = b",\"sig\":\"";
+pub(super) const SIG_B64_LEN: usize = 86;
+
+pub(super) fn sig_message(body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(SIG_CONTEXT.len() + 32);
+    msg.extend_from_slice(SIG_CONTEXT);
+    msg.extend_from_slice(&Sha256::digest(body));
+    msg
+}
 
 /// What [`verify_audit_log`] found in an intact log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use crate::clock::UnixTime;
 use crate::error::{Reason, StoreError};
-use crate::grant::HandoffMode;
-use crate::grant::{Capability, Intent};
+use crate::grant::{Capability, HandoffMode, Intent};
 use crate::wire::{AgentId, TaskId, TokenId};
 
 mod jsonl;

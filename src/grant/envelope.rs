@@ -8,8 +8,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Location, Reason, Rejection};
-use crate::grant::DelegationToken;
-use crate::grant::{ArgValue, Intent};
+use crate::grant::{ArgValue, DelegationToken, Intent};
 use crate::keys::{AgentIdentity, KeyId};
 use crate::limits::{DEFAULT_ENVELOPE_TTL, MAX_CHAIN_LINKS};
 use crate::wire::jws::{self, Kind};

@@ -11,8 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::wire::b64::{b64_decode, b64_encode};
-use crate::wire::AgentId;
-use crate::wire::KeyId;
+use crate::wire::{AgentId, KeyId};
 
 /// A public key as a JWK (RFC 8037): `{"kty":"OKP","crv":"Ed25519","x":"..."}` with an
 /// optional `kid` that must equal the thumbprint. Unknown members are refused.

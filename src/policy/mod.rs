@@ -17,9 +17,7 @@ use std::fmt;
 
 use crate::clock::UnixTime;
 use crate::error::Error;
-use crate::grant::HandoffMode;
-use crate::grant::VerifiedLink;
-use crate::grant::{ArgValue, Capability, Intent};
+use crate::grant::{ArgValue, Capability, HandoffMode, Intent, VerifiedLink};
 use crate::wire::AgentId;
 
 /// Facts about the request that the caller knows and the envelope does not: the environment

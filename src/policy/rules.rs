@@ -38,8 +38,7 @@ use toml::Spanned;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, StoreError};
-use crate::grant::HandoffMode;
-use crate::grant::{ArgValue, Capability, Pattern};
+use crate::grant::{ArgValue, Capability, HandoffMode, Pattern};
 use crate::limits::MAX_POLICY_BYTES;
 use crate::policy::{Policy, PolicyDecision, PolicyRequest};
 use crate::store::RevocationWriter;

@@ -40,8 +40,10 @@ use ::redis::{Client, Commands as _, Connection, RedisError, RedisResult};
 use crate::clock::UnixTime;
 use crate::error::{Error, StoreError};
 use crate::limits::DEFAULT_RETENTION;
-use crate::store::{Freshness, ReplayCache};
-use crate::store::{MemoryRevocations, RevocationQuery, RevocationStats, Revocations, Revoked};
+use crate::store::{
+    Freshness, MemoryRevocations, ReplayCache, RevocationQuery, RevocationStats, Revocations,
+    Revoked,
+};
 use crate::wire::{AgentId, TaskId, TokenId};
 
 const REPLAY: &str = "replay cache";

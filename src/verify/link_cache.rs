@@ -24,8 +24,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
-use crate::grant::ParsedLink;
-use crate::grant::TokenHash;
+use crate::grant::{ParsedLink, TokenHash};
 
 const SHARDS: usize = 16;
 

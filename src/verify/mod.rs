@@ -10,19 +10,19 @@ use std::time::Duration;
 use crate::audit::{AllowedFacts, AuditRecord, AuditSink, ClaimedFacts};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::error::{Error, Location, Reason, Rejection};
-use crate::grant::ParsedLink;
-use crate::grant::VerifiedLink;
-use crate::grant::{Capability, Intent};
-use crate::grant::{DelegationToken, TokenClaims, TokenHash};
-use crate::grant::{EnvelopeClaims, HandoffMode, PayloadDigest};
+use crate::grant::{
+    Capability, DelegationToken, EnvelopeClaims, HandoffMode, Intent, ParsedLink, PayloadDigest,
+    TokenClaims, TokenHash, VerifiedLink,
+};
 use crate::keys::KeyResolver;
 use crate::limits::{Limits, DEFAULT_RETENTION, MAX_CHAIN_LINKS};
 use crate::policy::{ChainScopePolicy, Policy, PolicyDecision, PolicyRequest, RequestContext};
-use crate::store::{required_retention, MemoryRevocations, RevocationQuery, Revocations, TokenRef};
-use crate::store::{Freshness, MemoryReplayCache, ReplayCache};
+use crate::store::{
+    required_retention, Freshness, MemoryReplayCache, MemoryRevocations, ReplayCache,
+    RevocationQuery, Revocations, TokenRef,
+};
 use crate::wire::jws::{self, Kind};
-use crate::wire::KeyId;
-use crate::wire::{AgentId, TaskId, TokenId};
+use crate::wire::{AgentId, KeyId, TaskId, TokenId};
 use link_cache::LinkCache;
 pub use link_cache::LinkCacheStats;
 
