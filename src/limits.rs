@@ -84,8 +84,8 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// the layer starts reading it (the headers have arrived) to its last byte. Agent messages are
 /// a few KiB and arrive in milliseconds; 5 s still carries a body at the default bound
 /// ([`DEFAULT_MAX_BODY`]) at about 2 Mbit/s, and it is the longest a client that trickles its
-/// body holds a connection and a worker. Raise it together with [`HandoffLayer::max_body`](crate::http_binding::HandoffLayer::max_body)
-/// for large bodies on slow links.
+/// body holds a connection and a worker. Raise it together with `HandoffLayer::max_body`
+/// (feature `http`) for large bodies on slow links.
 pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(5);
 
 // ---- The verifier's limits ----

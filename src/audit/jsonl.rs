@@ -44,7 +44,7 @@ pub(super) struct JsonlState {
 
 /// A JSON Lines audit log, hash-chained: each line carries `seq` and `prev`, the base64url
 /// SHA-256 of the previous line, so an edited, deleted or reordered line is detected by
-/// [`verify_audit_log`].
+/// [`verify_audit_log`](super::verify_audit_log).
 ///
 /// The first line is a header that declares the log's mode: `unsigned`, or `signed` with the
 /// signer's agent id and key id. It is part of the chain (`seq` 0, `prev` 32 zero bytes) and,
@@ -52,12 +52,12 @@ pub(super) struct JsonlState {
 ///
 /// Opened with [`open_signed`](JsonlAudit::open_signed), every line also carries `sig`: an
 /// Ed25519 signature by the verifier's own identity over the line (so over the chain), and
-/// [`verify_audit_log_signed`] detects forged appends and names an edited line itself.
+/// [`verify_audit_log_signed`](super::verify_audit_log_signed) detects forged appends and names an edited line itself.
 /// Keep [`head`](JsonlAudit::head) somewhere else from time to time (another host, a ticket)
-/// and [`verify_audit_log_extends`] also detects a truncated tail.
+/// and [`verify_audit_log_extends`](super::verify_audit_log_extends) also detects a truncated tail.
 ///
 /// After a failed write the sink refuses every further record (the verifier then denies with
-/// `unavailable`): run [`verify_audit_log`], repair the tail, and reopen.
+/// `unavailable`): run [`verify_audit_log`](super::verify_audit_log), repair the tail, and reopen.
 pub struct JsonlAudit {
     path: PathBuf,
     state: Mutex<JsonlState>,
@@ -255,7 +255,7 @@ impl JsonlAudit {
     }
 
     /// The records written so far (not counting the header line) and the hash of the last
-    /// line: keep it elsewhere, and [`verify_audit_log_extends`] proves later that the log
+    /// line: keep it elsewhere, and [`verify_audit_log_extends`](super::verify_audit_log_extends) proves later that the log
     /// still holds it (not truncated, not rewritten).
     pub fn head(&self) -> Result<AuditLogSummary, StoreError> {
         let state = self

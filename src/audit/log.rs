@@ -84,7 +84,7 @@ pub enum AuditSignatures {
 /// This checks no signature: the report says whether the log is unsigned or signed with its
 /// signatures unchecked ([`AuditSignatures`]). Without a signature anyone can recompute the
 /// chain, so this detects accidents and clumsy edits only; use [`verify_audit_log_signed`]
-/// for a log written by [`JsonlAudit::open_signed`].
+/// for a log written by [`JsonlAudit::open_signed`](super::JsonlAudit::open_signed).
 pub fn verify_audit_log(path: impl AsRef<Path>) -> Result<AuditLogReport, AuditLogError> {
     let (summary, mode, _) = check_chain(path.as_ref(), None, None)?;
     Ok(AuditLogReport {
@@ -110,7 +110,7 @@ pub fn verify_audit_log_signed(
 }
 
 /// Like [`verify_audit_log_signed`], and the log must still hold `earlier` (a
-/// [`JsonlAudit::head`] or summary kept elsewhere): at least `earlier.records` records, the
+/// [`JsonlAudit::head`](super::JsonlAudit::head) or summary kept elsewhere): at least `earlier.records` records, the
 /// last of which hashes to `earlier.head`. Detects a truncated tail and a rewritten log.
 pub fn verify_audit_log_extends(
     path: impl AsRef<Path>,
