@@ -280,7 +280,8 @@ fn at(span: Range<usize>, problem: impl Into<String>) -> At {
     }
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
+/// The 1-based line of byte `offset` of `src`.
+pub(super) fn line_of(src: &str, offset: usize) -> usize {
     src.as_bytes()
         .iter()
         .take(offset)
@@ -705,9 +706,7 @@ impl RulePolicy {
     /// [`read_regular_file`](crate::file::read_regular_file)). Errors name the file, the line and the
     /// problem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<RulePolicy, Error> {
-        let path = path.as_ref();
-        let text = read_policy_file(path)?;
-        RulePolicy::from_str(&text).map_err(|e| with_path(e, path))
+        load_policy_file(path.as_ref())
     }
 
     /// The policy version, recorded in every decision and audit record.
@@ -1093,15 +1092,7 @@ impl FromStr for RulePolicy {
     type Err = Error;
     /// Parses and checks a policy. Errors say `line N: <problem>`.
     fn from_str(src: &str) -> Result<RulePolicy, Error> {
-        if src.len() > MAX_POLICY_BYTES {
-            return Err(Error::Policy {
-                path: None,
-                problem: format!(
-                    "the policy is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
-                    src.len()
-                ),
-            });
-        }
+        check_policy_size(src)?;
         RulePolicy::compile(src).map_err(|e| Error::Policy {
             path: None,
             problem: match e.span {
@@ -1133,12 +1124,26 @@ impl Policy for RulePolicy {
     }
 }
 
-pub(crate) fn read_policy_file(path: &Path) -> Result<String, Error> {
-    crate::file::read_text(path, "policy file", "reading policy file", MAX_POLICY_BYTES)
+/// Refuses a policy text over [`MAX_POLICY_BYTES`] before parsing it.
+pub(super) fn check_policy_size(src: &str) -> Result<(), Error> {
+    if src.len() > MAX_POLICY_BYTES {
+        return Err(Error::Policy {
+            path: None,
+            problem: format!(
+                "the policy is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
+                src.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
-pub(crate) fn with_path(e: Error, path: &Path) -> Error {
-    match e {
+/// Reads a policy file (a regular file of at most [`MAX_POLICY_BYTES`]) and parses it; a
+/// problem in the text names the file.
+pub(super) fn load_policy_file<P: FromStr<Err = Error>>(path: &Path) -> Result<P, Error> {
+    let text =
+        crate::file::read_text(path, "policy file", "reading policy file", MAX_POLICY_BYTES)?;
+    text.parse().map_err(|e| match e {
         Error::Policy {
             path: None,
             problem,
@@ -1147,7 +1152,7 @@ pub(crate) fn with_path(e: Error, path: &Path) -> Error {
             problem,
         },
         other => other,
-    }
+    })
 }
 
 /// A [`RulePolicy`] that can be replaced while verifiers use it. Clones share the policy: give
