@@ -117,87 +117,19 @@ impl JsonlAudit {
         sync: SyncPolicy,
         signer: Option<Arc<AgentIdentity>>,
     ) -> Result<JsonlAudit, Error> {
-        let path = path.to_owned();
-        let io = |source| Error::Io {
-            action: "opening audit log",
-            path: path.clone(),
-            source,
-        };
-        let refused = |source: AuditLogError| Error::AuditLog {
-            path: path.clone(),
-            source,
-        };
         let existed = path.exists();
-        let has_lines = existed && std::fs::metadata(&path).map_err(io)?.len() > 0;
+        let has_lines = existed && std::fs::metadata(path).map_err(opening(path))?.len() > 0;
         let (seq, prev) = if has_lines {
-            let key = signer.as_ref().map(|s| s.key());
-            let (summary, mode, lines) = check_chain(&path, key, None).map_err(|mut e| {
-                if !matches!(
-                    e.kind,
-                    AuditLogFault::ModeMismatch | AuditLogFault::WrongKey | AuditLogFault::NoHeader
-                ) {
-                    e.problem.push_str("; keep it as evidence and start a new log file");
-                } else if e.kind == AuditLogFault::ModeMismatch {
-                    e.problem = "the header says the log is unsigned: open it with `JsonlAudit::open`, or start a new log file for signed records".to_owned();
-                }
-                refused(e)
-            })?;
-            match (&mode, &signer) {
-                (LogMode::Signed { signer: by, kid }, None) => {
-                    return Err(refused(AuditLogError {
-                        line: 1,
-                        kind: AuditLogFault::ModeMismatch,
-                        problem: format!(
-                            "the header says the log is signed by `{by}` (key `{kid}`): open it with `JsonlAudit::open_signed` and that identity so its records stay signed"
-                        ),
-                    }));
-                }
-                (LogMode::Signed { signer: by, .. }, Some(me)) if by != me.id() => {
-                    return Err(refused(AuditLogError {
-                        line: 1,
-                        kind: AuditLogFault::WrongKey,
-                        problem: format!(
-                            "the header says the log is signed by `{by}`, not by `{}`: open it with that identity, or start a new log file",
-                            me.id()
-                        ),
-                    }));
-                }
-                _ => {}
-            }
-            debug_assert_eq!(lines, summary.records + 1);
-            (lines, summary.head)
+            continue_chain(path, signer.as_deref())?
         } else {
             (0, GENESIS)
         };
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-            // A FIFO without a reader makes this open fail (ENXIO) instead of blocking.
-            options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-        }
-        let file = options.open(&path).map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
-            return Err(Error::File {
-                what: "audit log",
-                path: path.clone(),
-                problem: crate::error::FileProblem::NotRegular {
-                    kind: "special file",
-                },
-            });
-        }
+        let file = open_for_append(path)?;
         if !existed && sync == SyncPolicy::EveryRecord {
-            // Make the new file's directory entry durable too.
-            file.sync_all().map_err(io)?;
-            #[cfg(unix)]
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-            }
+            sync_new_file(&file, path)?;
         }
         let audit = JsonlAudit {
-            path,
+            path: path.to_owned(),
             state: Mutex::new(JsonlState {
                 file,
                 seq,
@@ -221,23 +153,17 @@ impl JsonlAudit {
 
     /// Writes the header line (`seq` 0) of a new log.
     fn write_header(&self) -> Result<(), StoreError> {
-        let header = match &self.signer {
-            Some(s) => HeaderLine {
-                seq: 0,
-                prev: b64_encode(&GENESIS),
-                format: LOG_FORMAT,
-                mode: "signed",
-                signer: Some(s.id()),
-                kid: Some(s.kid().as_str()),
-            },
-            None => HeaderLine {
-                seq: 0,
-                prev: b64_encode(&GENESIS),
-                format: LOG_FORMAT,
-                mode: "unsigned",
-                signer: None,
-                kid: None,
-            },
+        let (mode, signer, kid) = match &self.signer {
+            Some(s) => ("signed", Some(s.id()), Some(s.kid().as_str())),
+            None => ("unsigned", None, None),
+        };
+        let header = HeaderLine {
+            seq: 0,
+            prev: b64_encode(&GENESIS),
+            format: LOG_FORMAT,
+            mode,
+            signer,
+            kid,
         };
         let body = crate::escape::to_json_vec(&header)
             .map_err(|_| StoreError::new("audit sink", "could not serialize the header"))?;
@@ -301,6 +227,105 @@ impl JsonlAudit {
         state.seq += 1;
         Ok(())
     }
+}
+
+/// The error of an I/O failure while opening the log at `path`.
+fn opening(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        action: "opening audit log",
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Checks the existing log at `path` can be continued by `signer` (`None`: unsigned): its
+/// chain is intact (and, signed, verifies under the signer's key) and its header declares the
+/// same mode and signer. Returns the `seq` and `prev` of the next line.
+fn continue_chain(path: &Path, signer: Option<&AgentIdentity>) -> Result<(u64, [u8; 32]), Error> {
+    let refused = |source: AuditLogError| Error::AuditLog {
+        path: path.to_owned(),
+        source,
+    };
+    let key = signer.map(AgentIdentity::key);
+    let (summary, mode, lines) =
+        check_chain(path, key, None).map_err(|e| refused(with_reopen_advice(e)))?;
+    check_same_signer(&mode, signer).map_err(refused)?;
+    debug_assert_eq!(lines, summary.records + 1);
+    Ok((lines, summary.head))
+}
+
+/// What to do about a log that cannot be continued: keep a broken one as evidence; open an
+/// unsigned one unsigned.
+fn with_reopen_advice(mut e: AuditLogError) -> AuditLogError {
+    if !matches!(
+        e.kind,
+        AuditLogFault::ModeMismatch | AuditLogFault::WrongKey | AuditLogFault::NoHeader
+    ) {
+        e.problem
+            .push_str("; keep it as evidence and start a new log file");
+    } else if e.kind == AuditLogFault::ModeMismatch {
+        e.problem = "the header says the log is unsigned: open it with `JsonlAudit::open`, or start a new log file for signed records".to_owned();
+    }
+    e
+}
+
+/// A signed log is continued only by its signer, and never unsigned.
+fn check_same_signer(mode: &LogMode, signer: Option<&AgentIdentity>) -> Result<(), AuditLogError> {
+    match (mode, signer) {
+        (LogMode::Signed { signer: by, kid }, None) => Err(AuditLogError {
+            line: 1,
+            kind: AuditLogFault::ModeMismatch,
+            problem: format!(
+                "the header says the log is signed by `{by}` (key `{kid}`): open it with `JsonlAudit::open_signed` and that identity so its records stay signed"
+            ),
+        }),
+        (LogMode::Signed { signer: by, .. }, Some(me)) if by != me.id() => Err(AuditLogError {
+            line: 1,
+            kind: AuditLogFault::WrongKey,
+            problem: format!(
+                "the header says the log is signed by `{by}`, not by `{}`: open it with that identity, or start a new log file",
+                me.id()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Opens (or creates, mode 0600) the log at `path` for appending, without blocking, and
+/// refuses anything but a regular file.
+fn open_for_append(path: &Path) -> Result<File, Error> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        // A FIFO without a reader makes this open fail (ENXIO) instead of blocking.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(opening(path))?;
+    if !file.metadata().map_err(opening(path))?.is_file() {
+        return Err(Error::File {
+            what: "audit log",
+            path: path.to_owned(),
+            problem: crate::error::FileProblem::NotRegular {
+                kind: "special file",
+            },
+        });
+    }
+    Ok(file)
+}
+
+/// Makes a new log file and its directory entry durable.
+fn sync_new_file(file: &File, path: &Path) -> Result<(), Error> {
+    file.sync_all().map_err(opening(path))?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(opening(path))?;
+    }
+    Ok(())
 }
 
 /// The header line of a log (line 1, `seq` 0).

@@ -1,6 +1,7 @@
 //! Reading an audit log back: [`verify_audit_log`] and its signed and extending forms check
 //! every line, the hash chain and the signatures (SPEC section 7).
 
+use std::fs::File;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 
@@ -170,8 +171,24 @@ pub(super) fn shown(text: &str) -> String {
     s.escape_default().to_string()
 }
 
+/// A problem with one line of a log: what kind, and what is wrong (the caller adds the line).
+type LineFault = (AuditLogFault, String);
+
+fn fault(kind: AuditLogFault, problem: impl Into<String>) -> LineFault {
+    (kind, problem.into())
+}
+
+/// The [`AuditLogError`] of a [`LineFault`] at 1-based line `line`.
+fn at_line(line: u64) -> impl Fn(LineFault) -> AuditLogError {
+    move |(kind, problem)| AuditLogError {
+        line,
+        kind,
+        problem,
+    }
+}
+
 /// Reads the mode from the header line.
-pub(super) fn header_mode(head: &LineHead) -> Result<LogMode, (AuditLogFault, String)> {
+pub(super) fn header_mode(head: &LineHead) -> Result<LogMode, LineFault> {
     let Some(format) = &head.format else {
         return Err((
             AuditLogFault::NoHeader,
@@ -222,155 +239,206 @@ pub(super) fn check_chain(
             problem: e.to_string(),
         })?;
     let mut reader = BufReader::new(file);
-    let mut prev = GENESIS;
-    let mut seq = 0u64;
-    let mut mode = LogMode::Unsigned;
+    let mut chain = Chain {
+        seq: 0,
+        prev: GENESIS,
+        mode: LogMode::Unsigned,
+    };
     let mut buf = Vec::new();
     loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_AUDIT_LINE_BYTES + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| AuditLogError {
-                line: seq + 1,
-                kind: AuditLogFault::Unreadable,
-                problem: format!("cannot read: {e}"),
-            })?;
-        if n == 0 {
+        let at = at_line(chain.seq + 1);
+        let Some(line) = read_line(&mut reader, &mut buf).map_err(&at)? else {
             break;
-        }
-        let bad = |kind: AuditLogFault, problem: &str| AuditLogError {
-            line: seq + 1,
-            kind,
-            problem: problem.to_owned(),
         };
-        if n as u64 > MAX_AUDIT_LINE_BYTES {
-            return Err(bad(
-                AuditLogFault::Malformed,
-                "longer than 1 MiB: not a line written by the audit sink",
-            ));
+        chain.take(line, key).map_err(&at)?;
+        if let Some(earlier) = earlier {
+            chain.check_holds(earlier).map_err(&at)?;
         }
-        let Some(line) = buf.strip_suffix(b"\n") else {
-            return Err(bad(
-                AuditLogFault::Truncated,
-                "truncated: the last line has no newline",
-            ));
-        };
+    }
+    chain.finish(earlier)
+}
+
+/// Reads the next line of the log into `buf`: `None` at the end, the line without its newline,
+/// or a fault if it is too long for a record or has no newline.
+fn read_line<'b>(
+    reader: &mut BufReader<File>,
+    buf: &'b mut Vec<u8>,
+) -> Result<Option<&'b [u8]>, LineFault> {
+    buf.clear();
+    let n = reader
+        .take(MAX_AUDIT_LINE_BYTES + 1)
+        .read_until(b'\n', buf)
+        .map_err(|e| fault(AuditLogFault::Unreadable, format!("cannot read: {e}")))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n as u64 > MAX_AUDIT_LINE_BYTES {
+        return Err(fault(
+            AuditLogFault::Malformed,
+            "longer than 1 MiB: not a line written by the audit sink",
+        ));
+    }
+    match buf.strip_suffix(b"\n") {
+        Some(line) => Ok(Some(line)),
+        None => Err(fault(
+            AuditLogFault::Truncated,
+            "truncated: the last line has no newline",
+        )),
+    }
+}
+
+/// How far the check of a log has come: the `seq` and `prev` the next line must carry, and
+/// the mode the header declared.
+struct Chain {
+    seq: u64,
+    prev: [u8; 32],
+    mode: LogMode,
+}
+
+impl Chain {
+    /// Checks the next line (the header first, then each record's signature, `seq` and `prev`)
+    /// and moves the chain past it.
+    fn take(&mut self, line: &[u8], key: Option<&AgentKey>) -> Result<(), LineFault> {
         let head: LineHead = serde_json::from_slice(line)
-            .map_err(|_| bad(AuditLogFault::Malformed, "not a chained audit record"))?;
-        if seq == 0 {
-            mode = header_mode(&head).map_err(|(kind, problem)| bad(kind, &problem))?;
+            .map_err(|_| fault(AuditLogFault::Malformed, "not a chained audit record"))?;
+        if self.seq == 0 {
+            self.mode = header_mode(&head)?;
             if let Some(key) = key {
-                match &mode {
-                    LogMode::Unsigned => {
-                        return Err(bad(
-                            AuditLogFault::ModeMismatch,
-                            "the header says the log is unsigned: there are no signatures to check (use `verify_audit_log`, or `handoff audit verify` without `--key`)",
-                        ))
-                    }
-                    LogMode::Signed { kid, .. } if kid != key.kid() => {
-                        return Err(bad(
-                            AuditLogFault::WrongKey,
-                            &format!(
-                                "the header says the log is signed by key `{kid}`, not by the given key `{}`: use the key of the identity that wrote it",
-                                key.kid()
-                            ),
-                        ))
-                    }
-                    LogMode::Signed { .. } => {}
-                }
+                check_header_key(&self.mode, key)?;
             }
         } else if head.format.is_some() {
-            return Err(bad(
+            return Err(fault(
                 AuditLogFault::Malformed,
                 "a second header line: only line 1 may declare the log",
             ));
         }
-        match &mode {
-            LogMode::Unsigned => {
-                if head.sig.is_some() {
-                    return Err(bad(
-                        AuditLogFault::UnexpectedSignature,
-                        "a signature in a log whose header says unsigned: the log was tampered with or mixes two logs",
-                    ));
-                }
-            }
-            LogMode::Signed { .. } => {
-                let split = split_signed(line).filter(|_| head.sig.is_some());
-                let Some((body, sig)) = split else {
-                    return Err(bad(
-                        AuditLogFault::MissingSignature,
-                        "no signature in a signed log: this line was not written by the signing audit sink (forged, inserted, or its `sig` removed)",
-                    ));
-                };
-                if let Some(key) = key {
-                    if key
-                        .verifying_key()
-                        .verify_strict(&sig_message(&body), &sig)
-                        .is_err()
-                    {
-                        return Err(bad(
-                            AuditLogFault::BadSignature,
-                            "signature does not verify: this line was edited or forged",
-                        ));
-                    }
-                }
-            }
-        }
-        if head.seq != seq {
-            return Err(bad(
+        check_line_signature(&self.mode, &head, line, key)?;
+        self.check_link(&head)?;
+        self.prev = Sha256::digest(line).into();
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Checks the line's `seq` and `prev` continue the chain.
+    fn check_link(&self, head: &LineHead) -> Result<(), LineFault> {
+        if head.seq != self.seq {
+            return Err(fault(
                 AuditLogFault::Sequence,
-                &format!(
-                    "sequence number is {}, expected {seq} (a line was deleted, inserted or reordered)",
-                    head.seq
+                format!(
+                    "sequence number is {}, expected {} (a line was deleted, inserted or reordered)",
+                    head.seq, self.seq
                 ),
             ));
         }
-        if head.prev != b64_encode(&prev) {
-            return Err(bad(
+        if head.prev != b64_encode(&self.prev) {
+            return Err(fault(
                 AuditLogFault::PrevMismatch,
                 "hash of the previous line does not match (the previous line was edited, or this one moved)",
             ));
         }
-        prev = Sha256::digest(line).into();
-        seq += 1;
+        Ok(())
+    }
+
+    /// After the line that made the log `earlier.records` records long: checks it hashes to
+    /// `earlier.head`.
+    fn check_holds(&self, earlier: &AuditLogSummary) -> Result<(), LineFault> {
+        if self.seq - 1 == earlier.records && self.prev != earlier.head {
+            return Err(fault(
+                AuditLogFault::Rewritten,
+                "differs from the head recorded earlier: the log was rewritten from here or before",
+            ));
+        }
+        Ok(())
+    }
+
+    /// At the end of the log: the summary, the mode and the number of lines, unless the log is
+    /// empty or shorter than `earlier`.
+    fn finish(
+        self,
+        earlier: Option<&AuditLogSummary>,
+    ) -> Result<(AuditLogSummary, LogMode, u64), AuditLogError> {
+        let seq = self.seq;
+        if seq == 0 {
+            return Err(AuditLogError {
+                line: 1,
+                kind: AuditLogFault::NoHeader,
+                problem: "the log is empty: not even its header line is left".to_owned(),
+            });
+        }
+        let records = seq - 1;
         if let Some(earlier) = earlier {
-            if seq - 1 == earlier.records && prev != earlier.head {
+            if records < earlier.records {
                 return Err(AuditLogError {
-                    line: seq,
-                    kind: AuditLogFault::Rewritten,
-                    problem: "differs from the head recorded earlier: the log was rewritten from here or before".to_owned(),
+                    line: seq + 1,
+                    kind: AuditLogFault::Truncated,
+                    problem: format!(
+                        "truncated: the log ends after {records} records, but {} were recorded earlier; line {} onwards was removed",
+                        earlier.records,
+                        seq + 1
+                    ),
                 });
             }
         }
+        let summary = AuditLogSummary {
+            records,
+            head: self.prev,
+        };
+        Ok((summary, self.mode, seq))
     }
-    if seq == 0 {
-        return Err(AuditLogError {
-            line: 1,
-            kind: AuditLogFault::NoHeader,
-            problem: "the log is empty: not even its header line is left".to_owned(),
-        });
+}
+
+/// With a key: the header must declare the log signed by that key.
+fn check_header_key(mode: &LogMode, key: &AgentKey) -> Result<(), LineFault> {
+    match mode {
+        LogMode::Unsigned => Err(fault(
+            AuditLogFault::ModeMismatch,
+            "the header says the log is unsigned: there are no signatures to check (use `verify_audit_log`, or `handoff audit verify` without `--key`)",
+        )),
+        LogMode::Signed { kid, .. } if kid != key.kid() => Err(fault(
+            AuditLogFault::WrongKey,
+            format!(
+                "the header says the log is signed by key `{kid}`, not by the given key `{}`: use the key of the identity that wrote it",
+                key.kid()
+            ),
+        )),
+        LogMode::Signed { .. } => Ok(()),
     }
-    let records = seq - 1;
-    if let Some(earlier) = earlier {
-        if records < earlier.records {
-            return Err(AuditLogError {
-                line: seq + 1,
-                kind: AuditLogFault::Truncated,
-                problem: format!(
-                    "truncated: the log ends after {records} records, but {} were recorded earlier; line {} onwards was removed",
-                    earlier.records,
-                    seq + 1
-                ),
+}
+
+/// An unsigned log's line carries no signature; a signed log's carries a well-formed one,
+/// which must verify under `key` if given.
+fn check_line_signature(
+    mode: &LogMode,
+    head: &LineHead,
+    line: &[u8],
+    key: Option<&AgentKey>,
+) -> Result<(), LineFault> {
+    match mode {
+        LogMode::Unsigned if head.sig.is_some() => Err(fault(
+            AuditLogFault::UnexpectedSignature,
+            "a signature in a log whose header says unsigned: the log was tampered with or mixes two logs",
+        )),
+        LogMode::Unsigned => Ok(()),
+        LogMode::Signed { .. } => {
+            let split = split_signed(line).filter(|_| head.sig.is_some());
+            let Some((body, sig)) = split else {
+                return Err(fault(
+                    AuditLogFault::MissingSignature,
+                    "no signature in a signed log: this line was not written by the signing audit sink (forged, inserted, or its `sig` removed)",
+                ));
+            };
+            let verified = key.is_none_or(|key| {
+                key.verifying_key()
+                    .verify_strict(&sig_message(&body), &sig)
+                    .is_ok()
             });
+            if !verified {
+                return Err(fault(
+                    AuditLogFault::BadSignature,
+                    "signature does not verify: this line was edited or forged",
+                ));
+            }
+            Ok(())
         }
     }
-    Ok((
-        AuditLogSummary {
-            records,
-            head: prev,
-        },
-        mode,
-        seq,
-    ))
 }

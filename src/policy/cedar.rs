@@ -46,8 +46,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::Error;
 use crate::grant::ArgValue;
-use crate::limits::MAX_POLICY_BYTES;
-use crate::policy::rules::{read_policy_file, with_path};
+use crate::policy::rules::{check_policy_size, line_of, load_policy_file};
 use crate::policy::{Policy, PolicyDecision, PolicyRequest};
 
 /// RequestContext attribute names the adapter fills with verified facts.
@@ -99,15 +98,6 @@ impl fmt::Debug for CedarPolicy {
     }
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()
-        .iter()
-        .take(offset)
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
 impl FromStr for CedarPolicy {
     type Err = Error;
     /// Parses a Cedar policy set. Errors say `line N: <problem>`. Every `@id` must be unique.
@@ -116,12 +106,7 @@ impl FromStr for CedarPolicy {
             path: None,
             problem,
         };
-        if src.len() > MAX_POLICY_BYTES {
-            return Err(fail(format!(
-                "the policy is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
-                src.len()
-            )));
-        }
+        check_policy_size(src)?;
         let set = PolicySet::from_str(src).map_err(|e| {
             let line = e
                 .labels()
@@ -172,9 +157,7 @@ impl FromStr for CedarPolicy {
 impl CedarPolicy {
     /// Loads a Cedar policy file. Errors name the file, the line and the problem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<CedarPolicy, Error> {
-        let path = path.as_ref();
-        let text = read_policy_file(path)?;
-        CedarPolicy::from_str(&text).map_err(|e| with_path(e, path))
+        load_policy_file(path.as_ref())
     }
 
     /// Sets the version recorded with every decision (default: `sha256:` and the first 16

@@ -280,7 +280,8 @@ fn at(span: Range<usize>, problem: impl Into<String>) -> At {
     }
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
+/// The 1-based line of byte `offset` of `src`.
+pub(super) fn line_of(src: &str, offset: usize) -> usize {
     src.as_bytes()
         .iter()
         .take(offset)
@@ -347,6 +348,18 @@ fn requirements(
     })
 }
 
+impl RequirementSpec {
+    /// The requirements of one `[tiers.<name>.env.<environment>]` table.
+    fn compile(&self) -> Result<Requirements, At> {
+        requirements(
+            self.max_token_lifetime,
+            self.max_envelope_lifetime,
+            self.max_chain_depth,
+            self.step_up_approvers.as_ref(),
+        )
+    }
+}
+
 fn condition(name: &str, value: &Spanned<toml::Value>) -> Result<Condition, At> {
     fn scalar(v: &toml::Value) -> bool {
         matches!(
@@ -381,14 +394,319 @@ fn condition(name: &str, value: &Spanned<toml::Value>) -> Result<Condition, At> 
     }
 }
 
+/// Whether `s` is 1 to 128 characters, none of them a control character: what a version and
+/// a rule name must be.
+fn printable_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control)
+}
+
+/// The policy version, trimmed.
+fn check_version(version: &Spanned<String>) -> Result<&str, At> {
+    let trimmed = version.get_ref().trim();
+    if !printable_label(trimmed) {
+        return Err(at(
+            version.span(),
+            "`version` must be 1 to 128 printable characters, for example \"2027-01-15.1\"",
+        ));
+    }
+    Ok(trimmed)
+}
+
+/// The built-in tiers, in order, with no requirements.
+fn builtin_tiers() -> Vec<Tier> {
+    BUILTIN_TIERS
+        .iter()
+        .map(|(name, actions)| Tier {
+            name: (*name).to_owned(),
+            actions: actions
+                .iter()
+                .filter_map(|a| Capability::new(a, "*").ok())
+                .map(|c| c.action().clone())
+                .collect(),
+            environments: None,
+            base: Requirements::default(),
+            by_environment: BTreeMap::new(),
+        })
+        .collect()
+}
+
+/// The tiers: built-in ones first, in order, each replaced by the file's table of the same
+/// name, then the file's other tables in name order.
+fn compile_tiers(specs: &BTreeMap<Spanned<String>, TierSpec>) -> Result<Vec<Tier>, At> {
+    let mut tiers = builtin_tiers();
+    for (name, spec) in specs {
+        let builtin = tiers.iter().position(|b| b.name == *name.get_ref());
+        let tier = compile_tier(name, spec, builtin.and_then(|i| tiers.get(i)))?;
+        match builtin.and_then(|i| tiers.get_mut(i)) {
+            Some(slot) => *slot = tier,
+            None => tiers.push(tier),
+        }
+    }
+    Ok(tiers)
+}
+
+/// One `[tiers.<name>]` table. `builtin` is the built-in tier of that name, if any: the table
+/// keeps its actions unless it lists its own.
+fn compile_tier(
+    name: &Spanned<String>,
+    spec: &TierSpec,
+    builtin: Option<&Tier>,
+) -> Result<Tier, At> {
+    let whole = name.span();
+    let name = name.get_ref();
+    if !valid_name(name) {
+        return Err(at(
+            whole,
+            format!("tier name `{name}` may contain only `a-z`, `0-9`, `_` and `-`"),
+        ));
+    }
+    let actions = match (
+        list(spec.actions.as_ref(), "actions", action_pattern)?,
+        builtin,
+    ) {
+        (Some(a), _) => a,
+        (None, Some(b)) => b.actions.clone(),
+        (None, None) => {
+            return Err(at(
+                whole,
+                format!("tier `{name}` is not built in, so it needs `actions = [...]`"),
+            ))
+        }
+    };
+    Ok(Tier {
+        name: name.clone(),
+        actions,
+        environments: list(spec.environments.as_ref(), "environments", |s| {
+            Ok(s.get_ref().clone())
+        })?,
+        base: requirements(
+            spec.max_token_lifetime,
+            spec.max_envelope_lifetime,
+            spec.max_chain_depth,
+            spec.step_up_approvers.as_ref(),
+        )?,
+        by_environment: spec
+            .env
+            .iter()
+            .map(|(env, r)| Ok((env.clone(), r.compile()?)))
+            .collect::<Result<_, At>>()?,
+    })
+}
+
+/// The index in `tiers` of the tier of unclassified actions: the one `default_tier` names, or
+/// [`DEFAULT_TIER`].
+fn default_tier_index(tiers: &[Tier], named: Option<&Spanned<String>>) -> Result<usize, At> {
+    let Some(named) = named else {
+        return Ok(tiers
+            .iter()
+            .position(|t| t.name == DEFAULT_TIER)
+            .unwrap_or(0));
+    };
+    tiers
+        .iter()
+        .position(|t| t.name == *named.get_ref())
+        .ok_or_else(|| {
+            at(
+                named.span(),
+                format!(
+                    "`default_tier` names unknown tier `{}`; use one of: {}",
+                    esc(named.get_ref()),
+                    backticked(tiers.iter().map(|t| t.name.as_str())),
+                ),
+            )
+        })
+}
+
+/// Refuses the same action pattern in two tiers: it would make the classification ambiguous.
+fn check_tiers_disjoint(
+    tiers: &[Tier],
+    specs: &BTreeMap<Spanned<String>, TierSpec>,
+) -> Result<(), At> {
+    for (i, a) in tiers.iter().enumerate() {
+        for b in tiers.iter().skip(i + 1) {
+            if let Some(p) = a.actions.iter().find(|p| b.actions.contains(p)) {
+                let span = specs
+                    .keys()
+                    .find(|k| *k.get_ref() == b.name || *k.get_ref() == a.name)
+                    .map(Spanned::span)
+                    .unwrap_or(0..0);
+                return Err(at(
+                    span,
+                    format!(
+                        "action pattern `{p}` is in both tier `{}` and tier `{}`; keep it in one",
+                        a.name, b.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `[[rule]]`s, in order.
+fn compile_rules(specs: &[RuleSpec], tiers: &[Tier]) -> Result<Vec<Rule>, At> {
+    let mut rules: Vec<Rule> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let rule = compile_rule(spec, tiers, &rules)?;
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// One `[[rule]]`, below the `earlier` ones.
+fn compile_rule(r: &RuleSpec, tiers: &[Tier], earlier: &[Rule]) -> Result<Rule, At> {
+    let name = rule_name(&r.name, earlier)?;
+    let tier_names = list(r.tiers.as_ref(), "tiers", |s| known_tier(s, tiers))?;
+    let context = r
+        .context
+        .iter()
+        .map(|(k, v)| condition(k, v).map(|c| (k.clone(), c)))
+        .collect::<Result<Vec<_>, At>>()?;
+    Ok(Rule {
+        name: name.to_owned(),
+        effect: r.effect,
+        senders: list(r.senders.as_ref(), "senders", agent_pattern)?,
+        recipients: list(r.recipients.as_ref(), "recipients", agent_pattern)?,
+        actions: list(r.actions.as_ref(), "actions", action_pattern)?,
+        resources: list(r.resources.as_ref(), "resources", resource_pattern)?,
+        mode: r.mode.map(|m| match m {
+            ModeSpec::Request => HandoffMode::Request,
+            ModeSpec::Delegation => HandoffMode::Delegation,
+        }),
+        tiers: tier_names,
+        context,
+    })
+}
+
+/// A rule's name, trimmed: printable, not one the engine decides with, and not the name of
+/// an `earlier` rule (the audit record tells rules apart by name).
+fn rule_name<'a>(name: &'a Spanned<String>, earlier: &[Rule]) -> Result<&'a str, At> {
+    let whole = name.span();
+    let name = name.get_ref().trim();
+    if !printable_label(name) {
+        return Err(at(
+            whole,
+            "rule `name` must be 1 to 128 printable characters",
+        ));
+    }
+    if name == DEFAULT_DENY || name.starts_with("tier:") {
+        return Err(at(
+            whole,
+            format!(
+                "rule name `{name}` is reserved for decisions the engine makes; choose another"
+            ),
+        ));
+    }
+    if earlier.iter().any(|x| x.name == name) {
+        return Err(at(
+            whole,
+            format!("rule name `{name}` is used twice; every rule needs its own name for the audit record"),
+        ));
+    }
+    Ok(name)
+}
+
+/// A tier name in a rule's `tiers`, which must be one of `tiers`.
+fn known_tier(s: &Spanned<String>, tiers: &[Tier]) -> Result<String, At> {
+    if tiers.iter().any(|t| t.name == *s.get_ref()) {
+        return Ok(s.get_ref().clone());
+    }
+    Err(at(
+        s.span(),
+        format!(
+            "unknown tier `{}`; define it under `[tiers.{}]` or use one of: {}",
+            s.get_ref(),
+            s.get_ref(),
+            backticked(tiers.iter().map(|t| t.name.as_str())),
+        ),
+    ))
+}
+
+/// Names, each escaped in backticks, separated by commas.
+fn backticked<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|n| format!("`{}`", esc(n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The warnings of a policy being collected, and the work they may still cost: at most
+/// [`LINT_BUDGET`] pattern comparisons and [`MAX_WARNINGS`] warnings (each needs a line
+/// number, found by scanning the source), so the check stays quick on any file.
+struct Lint<'a> {
+    spec: &'a FileSpec,
+    src: &'a str,
+    out: Vec<PolicyWarning>,
+    budget: u64,
+    /// Set when a bound ran out: the check stops and says so.
+    stopped: bool,
+}
+
+impl<'a> Lint<'a> {
+    fn new(spec: &'a FileSpec, src: &'a str) -> Lint<'a> {
+        Lint {
+            spec,
+            src,
+            out: Vec::new(),
+            budget: LINT_BUDGET,
+            stopped: false,
+        }
+    }
+
+    /// Spends `cost` comparisons: `false` (and stopped) if they exceed the budget left or the
+    /// warnings are already at [`MAX_WARNINGS`].
+    fn spend(&mut self, cost: u64) -> bool {
+        if cost > self.budget || self.out.len() >= MAX_WARNINGS {
+            self.stopped = true;
+            return false;
+        }
+        self.budget -= cost;
+        true
+    }
+
+    fn warn(&mut self, line: usize, message: String) {
+        self.out.push(PolicyWarning { line, message });
+    }
+
+    /// The line where `span` starts.
+    fn line(&self, span: Range<usize>) -> usize {
+        line_of(self.src, span.start)
+    }
+
+    /// Where pattern `p` of tier `tier` is written: its entry in the tier's `actions`, else the
+    /// tier's table (a built-in pattern), else 0 (a built-in tier without a table).
+    fn pattern_line(&self, tier: &str, p: &Pattern) -> usize {
+        let table = self.spec.tiers.iter().find(|(k, _)| *k.get_ref() == tier);
+        let written = table
+            .and_then(|(_, t)| t.actions.as_ref())
+            .and_then(|a| a.get_ref().iter().find(|s| *s.get_ref() == p.as_str()))
+            .map(Spanned::span);
+        written
+            .or_else(|| table.map(|(k, _)| k.span()))
+            .map_or(0, |span| self.line(span))
+    }
+
+    /// The warnings in line order, and a last one if the check stopped early.
+    fn finish(mut self) -> Vec<PolicyWarning> {
+        self.out.sort_by_key(|w| w.line);
+        if self.stopped {
+            self.warn(
+                0,
+                format!(
+                    "the check stopped early (more than {MAX_WARNINGS} warnings, or too many patterns to compare): fix the warnings shown and check again"
+                ),
+            );
+        }
+        self.out
+    }
+}
+
 impl RulePolicy {
     /// Loads and checks a policy file: a regular file of at most [`MAX_POLICY_BYTES`] (see
     /// [`read_regular_file`](crate::file::read_regular_file)). Errors name the file, the line and the
     /// problem.
     pub fn from_file(path: impl AsRef<Path>) -> Result<RulePolicy, Error> {
-        let path = path.as_ref();
-        let text = read_policy_file(path)?;
-        RulePolicy::from_str(&text).map_err(|e| with_path(e, path))
+        load_policy_file(path.as_ref())
     }
 
     /// The policy version, recorded in every decision and audit record.
@@ -483,197 +801,19 @@ impl RulePolicy {
         }
     }
 
+    /// Compiles a policy file: parse the TOML, check the version, compile the tiers and the
+    /// default tier, check no action pattern is in two tiers, compile the rules, then lint.
+    /// The first problem found is the one reported.
     fn compile(src: &str) -> Result<RulePolicy, At> {
         let spec: FileSpec = toml::from_str(src).map_err(|e| At {
             span: e.span(),
             problem: e.message().to_owned(),
         })?;
-
-        let version = spec.version.get_ref().trim();
-        if version.is_empty() || version.len() > 128 || version.chars().any(|c| c.is_control()) {
-            return Err(at(
-                spec.version.span(),
-                "`version` must be 1 to 128 printable characters, for example \"2027-01-15.1\"",
-            ));
-        }
-
-        // Tiers: built-in ones first, in order, replaced by the file's tables of the same name.
-        let mut tiers: Vec<Tier> = BUILTIN_TIERS
-            .iter()
-            .map(|(name, actions)| Tier {
-                name: (*name).to_owned(),
-                actions: actions
-                    .iter()
-                    .filter_map(|a| Capability::new(a, "*").ok())
-                    .map(|c| c.action().clone())
-                    .collect(),
-                environments: None,
-                base: Requirements::default(),
-                by_environment: BTreeMap::new(),
-            })
-            .collect();
-        for (name, t) in &spec.tiers {
-            let whole = name.span();
-            let name = name.get_ref();
-            if !valid_name(name) {
-                return Err(at(
-                    whole,
-                    format!("tier name `{name}` may contain only `a-z`, `0-9`, `_` and `-`"),
-                ));
-            }
-            let builtin = tiers.iter().position(|b| b.name == *name);
-            let actions = match (
-                list(t.actions.as_ref(), "actions", action_pattern)?,
-                builtin,
-            ) {
-                (Some(a), _) => a,
-                (None, Some(i)) => tiers.get(i).map(|b| b.actions.clone()).unwrap_or_default(),
-                (None, None) => {
-                    return Err(at(
-                        whole,
-                        format!("tier `{name}` is not built in, so it needs `actions = [...]`"),
-                    ))
-                }
-            };
-            let environments = list(t.environments.as_ref(), "environments", |s| {
-                Ok(s.get_ref().clone())
-            })?;
-            let base = requirements(
-                t.max_token_lifetime,
-                t.max_envelope_lifetime,
-                t.max_chain_depth,
-                t.step_up_approvers.as_ref(),
-            )?;
-            let mut by_environment = BTreeMap::new();
-            for (env, r) in &t.env {
-                by_environment.insert(
-                    env.clone(),
-                    requirements(
-                        r.max_token_lifetime,
-                        r.max_envelope_lifetime,
-                        r.max_chain_depth,
-                        r.step_up_approvers.as_ref(),
-                    )?,
-                );
-            }
-            let tier = Tier {
-                name: name.clone(),
-                actions,
-                environments,
-                base,
-                by_environment,
-            };
-            match builtin.and_then(|i| tiers.get_mut(i)) {
-                Some(slot) => *slot = tier,
-                None => tiers.push(tier),
-            }
-        }
-        let default_tier = match &spec.default_tier {
-            None => tiers
-                .iter()
-                .position(|t| t.name == DEFAULT_TIER)
-                .unwrap_or(0),
-            Some(d) => tiers
-                .iter()
-                .position(|t| t.name == *d.get_ref())
-                .ok_or_else(|| {
-                    at(
-                        d.span(),
-                        format!(
-                            "`default_tier` names unknown tier `{}`; use one of: {}",
-                            esc(d.get_ref()),
-                            tiers
-                                .iter()
-                                .map(|t| format!("`{}`", t.name))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })?,
-        };
-        // The same action pattern in two tiers would make the classification ambiguous.
-        for (i, a) in tiers.iter().enumerate() {
-            for b in tiers.iter().skip(i + 1) {
-                if let Some(p) = a.actions.iter().find(|p| b.actions.contains(p)) {
-                    let span = spec
-                        .tiers
-                        .keys()
-                        .find(|k| *k.get_ref() == b.name || *k.get_ref() == a.name)
-                        .map(Spanned::span)
-                        .unwrap_or(0..0);
-                    return Err(at(
-                        span,
-                        format!(
-                            "action pattern `{p}` is in both tier `{}` and tier `{}`; keep it in one",
-                            a.name, b.name
-                        ),
-                    ));
-                }
-            }
-        }
-
-        let mut rules: Vec<Rule> = Vec::with_capacity(spec.rules.len());
-        for r in &spec.rules {
-            let whole = r.name.span();
-            let name = r.name.get_ref().trim();
-            if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control()) {
-                return Err(at(
-                    whole,
-                    "rule `name` must be 1 to 128 printable characters",
-                ));
-            }
-            if name == DEFAULT_DENY || name.starts_with("tier:") {
-                return Err(at(
-                    whole,
-                    format!("rule name `{name}` is reserved for decisions the engine makes; choose another"),
-                ));
-            }
-            if rules.iter().any(|x| x.name == name) {
-                return Err(at(
-                    whole,
-                    format!("rule name `{name}` is used twice; every rule needs its own name for the audit record"),
-                ));
-            }
-            let tier_names = list(r.tiers.as_ref(), "tiers", |s| {
-                if tiers.iter().any(|t| t.name == *s.get_ref()) {
-                    Ok(s.get_ref().clone())
-                } else {
-                    Err(at(
-                        s.span(),
-                        format!(
-                            "unknown tier `{}`; define it under `[tiers.{}]` or use one of: {}",
-                            s.get_ref(),
-                            s.get_ref(),
-                            tiers
-                                .iter()
-                                .map(|t| format!("`{}`", t.name))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ))
-                }
-            })?;
-            let context = r
-                .context
-                .iter()
-                .map(|(k, v)| condition(k, v).map(|c| (k.clone(), c)))
-                .collect::<Result<Vec<_>, At>>()?;
-            rules.push(Rule {
-                name: name.to_owned(),
-                effect: r.effect,
-                senders: list(r.senders.as_ref(), "senders", agent_pattern)?,
-                recipients: list(r.recipients.as_ref(), "recipients", agent_pattern)?,
-                actions: list(r.actions.as_ref(), "actions", action_pattern)?,
-                resources: list(r.resources.as_ref(), "resources", resource_pattern)?,
-                mode: r.mode.map(|m| match m {
-                    ModeSpec::Request => HandoffMode::Request,
-                    ModeSpec::Delegation => HandoffMode::Delegation,
-                }),
-                tiers: tier_names,
-                context,
-            });
-        }
-
+        let version = check_version(&spec.version)?;
+        let tiers = compile_tiers(&spec.tiers)?;
+        let default_tier = default_tier_index(&tiers, spec.default_tier.as_ref())?;
+        check_tiers_disjoint(&tiers, &spec.tiers)?;
+        let rules = compile_rules(&spec.rules, &tiers)?;
         let mut policy = RulePolicy {
             version: version.to_owned(),
             revoke_on_change: spec.revoke_on_change,
@@ -686,34 +826,26 @@ impl RulePolicy {
         Ok(policy)
     }
 
-    /// The warnings of [`warnings`](RulePolicy::warnings), in line order.
+    /// The warnings of [`warnings`](RulePolicy::warnings), in line order: overlapping tiers,
+    /// then rules that can never match, within the bounds of [`Lint`].
     fn lint(&self, spec: &FileSpec, src: &str) -> Vec<PolicyWarning> {
-        let mut out = Vec::new();
-        let line = |span: Range<usize>| line_of(src, span.start);
-        // Where each tier's patterns are written (built-in ones: the tier's table, if any).
-        let pattern_line = |tier: &str, p: &Pattern| -> usize {
-            let table = spec.tiers.iter().find(|(k, _)| *k.get_ref() == tier);
-            let written = table
-                .and_then(|(_, t)| t.actions.as_ref())
-                .and_then(|a| a.get_ref().iter().find(|s| *s.get_ref() == p.as_str()))
-                .map(Spanned::span);
-            written
-                .or_else(|| table.map(|(k, _)| k.span()))
-                .map_or(0, line)
-        };
-        // Bounded work on any file: at most LINT_BUDGET pattern comparisons and
-        // MAX_WARNINGS warnings (each needs a line number, found by scanning the source).
-        let mut budget = LINT_BUDGET;
-        let mut stopped = false;
-        'tiers: for (i, a) in self.tiers.iter().enumerate() {
+        let mut lint = Lint::new(spec, src);
+        self.lint_tier_overlaps(&mut lint);
+        if !lint.stopped {
+            self.lint_rules(&mut lint);
+        }
+        lint.finish()
+    }
+
+    /// Warns about action patterns of two tiers where one matches every action the other does.
+    fn lint_tier_overlaps(&self, lint: &mut Lint<'_>) {
+        for (i, a) in self.tiers.iter().enumerate() {
             for b in self.tiers.iter().skip(i + 1) {
                 for p in &a.actions {
                     for q in &b.actions {
-                        if budget == 0 || out.len() >= MAX_WARNINGS {
-                            stopped = true;
-                            break 'tiers;
+                        if !lint.spend(1) {
+                            return;
                         }
-                        budget -= 1;
                         let (wide, wide_tier, narrow, narrow_tier) = if action_covers(p, q) {
                             (p, a, q, b)
                         } else if action_covers(q, p) {
@@ -721,9 +853,9 @@ impl RulePolicy {
                         } else {
                             continue;
                         };
-                        out.push(PolicyWarning {
-                            line: pattern_line(&narrow_tier.name, narrow),
-                            message: format!(
+                        lint.warn(
+                            lint.pattern_line(&narrow_tier.name, narrow),
+                            format!(
                                 "tiers `{}` and `{}` overlap: `{narrow}` (tier `{}`) is also matched by `{wide}` (tier `{}`); the more specific `{narrow}` wins, so those actions get the requirements of tier `{}`, not `{}`",
                                 esc(&a.name),
                                 esc(&b.name),
@@ -732,69 +864,75 @@ impl RulePolicy {
                                 esc(&narrow_tier.name),
                                 esc(&wide_tier.name),
                             ),
-                        });
+                        );
                     }
                 }
             }
         }
-        'rules: for (j, (rule, rspec)) in self.rules.iter().zip(&spec.rules).enumerate() {
-            if stopped {
-                break;
+    }
+
+    /// Warns about rules that can never match: an earlier rule matches everything they match,
+    /// or no action is ever in the tiers they name.
+    fn lint_rules(&self, lint: &mut Lint<'_>) {
+        for (j, (rule, rspec)) in self.rules.iter().zip(&lint.spec.rules).enumerate() {
+            let shadow = self.earlier_rule_covering(j, rule, lint);
+            if lint.stopped {
+                return;
             }
-            let mut shadow = None;
-            for (i, earlier) in self.rules.iter().take(j).enumerate() {
-                let cost = earlier.size().saturating_mul(rule.size());
-                if cost > budget || out.len() >= MAX_WARNINGS {
-                    stopped = true;
-                    break 'rules;
-                }
-                budget -= cost;
-                if earlier.covers(rule) {
-                    shadow = Some((i, earlier));
-                    break;
-                }
-            }
-            if let Some((shadow, earlier)) = shadow {
-                out.push(PolicyWarning {
-                    line: line(rspec.name.span()),
-                    message: format!(
+            let line = lint.line(rspec.name.span());
+            if let Some((i, earlier)) = shadow {
+                lint.warn(
+                    line,
+                    format!(
                         "rule `{}` can never match: the earlier rule `{}` (line {}) matches every handoff it matches and decides first; move it above, or narrow `{}`",
                         esc(&rule.name),
                         esc(&earlier.name),
-                        spec.rules.get(shadow).map_or(0, |s| line(s.name.span())),
+                        lint.spec.rules.get(i).map_or(0, |s| lint.line(s.name.span())),
                         esc(&earlier.name),
                     ),
-                });
+                );
                 continue;
             }
             if let Some(names) = &rule.tiers {
-                let reachable = |name: &String| {
-                    self.tiers.iter().enumerate().any(|(i, t)| {
-                        t.name == *name && (i == self.default_tier || !t.actions.is_empty())
-                    })
-                };
-                if !names.iter().any(reachable) {
-                    out.push(PolicyWarning {
-                        line: line(rspec.name.span()),
-                        message: format!(
+                if !names.iter().any(|name| self.tier_is_reachable(name)) {
+                    lint.warn(
+                        line,
+                        format!(
                             "rule `{}` can never match: no action is ever in its tiers ({}): they list no actions and none is the `default_tier`; give the tier `actions = [...]`",
                             esc(&rule.name),
-                            names.iter().map(|n| format!("`{}`", esc(n))).collect::<Vec<_>>().join(", "),
+                            backticked(names.iter().map(String::as_str)),
                         ),
-                    });
+                    );
                 }
             }
         }
-        out.sort_by_key(|w| w.line);
-        if stopped {
-            out.push(PolicyWarning {
-                line: 0,
-                message: format!(
-                    "the check stopped early (more than {MAX_WARNINGS} warnings, or too many patterns to compare): fix the warnings shown and check again"
-                ),
-            });
+    }
+
+    /// The first rule before rule `j` (`rule`) that matches every handoff `rule` matches, with
+    /// its index, if any. Sets `lint.stopped` if the bounds run out first.
+    fn earlier_rule_covering(
+        &self,
+        j: usize,
+        rule: &Rule,
+        lint: &mut Lint<'_>,
+    ) -> Option<(usize, &Rule)> {
+        for (i, earlier) in self.rules.iter().take(j).enumerate() {
+            if !lint.spend(earlier.size().saturating_mul(rule.size())) {
+                return None;
+            }
+            if earlier.covers(rule) {
+                return Some((i, earlier));
+            }
         }
-        out
+        None
+    }
+
+    /// Whether any action can be in the tier `name`: it lists actions, or it is the default tier.
+    fn tier_is_reachable(&self, name: &str) -> bool {
+        self.tiers
+            .iter()
+            .enumerate()
+            .any(|(i, t)| t.name == name && (i == self.default_tier || !t.actions.is_empty()))
     }
 
     /// The requirement of `tier` that this request fails, as a decision name.
@@ -954,15 +1092,7 @@ impl FromStr for RulePolicy {
     type Err = Error;
     /// Parses and checks a policy. Errors say `line N: <problem>`.
     fn from_str(src: &str) -> Result<RulePolicy, Error> {
-        if src.len() > MAX_POLICY_BYTES {
-            return Err(Error::Policy {
-                path: None,
-                problem: format!(
-                    "the policy is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
-                    src.len()
-                ),
-            });
-        }
+        check_policy_size(src)?;
         RulePolicy::compile(src).map_err(|e| Error::Policy {
             path: None,
             problem: match e.span {
@@ -994,12 +1124,26 @@ impl Policy for RulePolicy {
     }
 }
 
-pub(crate) fn read_policy_file(path: &Path) -> Result<String, Error> {
-    crate::file::read_text(path, "policy file", "reading policy file", MAX_POLICY_BYTES)
+/// Refuses a policy text over [`MAX_POLICY_BYTES`] before parsing it.
+pub(super) fn check_policy_size(src: &str) -> Result<(), Error> {
+    if src.len() > MAX_POLICY_BYTES {
+        return Err(Error::Policy {
+            path: None,
+            problem: format!(
+                "the policy is {} bytes; at most {MAX_POLICY_BYTES} are accepted",
+                src.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
-pub(crate) fn with_path(e: Error, path: &Path) -> Error {
-    match e {
+/// Reads a policy file (a regular file of at most [`MAX_POLICY_BYTES`]) and parses it; a
+/// problem in the text names the file.
+pub(super) fn load_policy_file<P: FromStr<Err = Error>>(path: &Path) -> Result<P, Error> {
+    let text =
+        crate::file::read_text(path, "policy file", "reading policy file", MAX_POLICY_BYTES)?;
+    text.parse().map_err(|e| match e {
         Error::Policy {
             path: None,
             problem,
@@ -1008,7 +1152,7 @@ pub(crate) fn with_path(e: Error, path: &Path) -> Error {
             problem,
         },
         other => other,
-    }
+    })
 }
 
 /// A [`RulePolicy`] that can be replaced while verifiers use it. Clones share the policy: give

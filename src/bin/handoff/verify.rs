@@ -228,59 +228,18 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
     }
     refuse_special_file("<FILE.JSONL>", &args.file)?;
     let checked = match &args.key {
-        None => verify_audit_log(&args.file).map(|report| match report.signatures {
-            AuditSignatures::Unsigned => (report.summary, json!({"signatures": "none"}), true),
-            AuditSignatures::NotChecked { signer, kid } => (
-                report.summary,
-                json!({
-                    "signatures": "not_checked",
-                    "signer": signer.to_string(),
-                    "kid": kid.to_string(),
-                    "problem": "the log is signed but its signatures were not checked: pass `--key <signer.jwk.json>` to check them",
-                }),
-                false,
-            ),
-            _ => (
-                report.summary,
-                json!({"signatures": "unknown"}),
-                false,
-            ),
-        }),
+        None => verify_audit_log(&args.file).map(unkeyed_verdict),
         Some(key_path) => {
-            let text = read_text_file(
-                "--key",
-                "JWK file",
-                key_path,
-                agent_handoff::limits::MAX_KEY_FILE_BYTES,
-            )?;
-            let key = AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))?;
-            verify_audit_log_signed(&args.file, &key).map(|summary| {
-                (
-                    summary,
-                    json!({"signatures": "verified", "kid": key.kid().to_string()}),
-                    true,
-                )
+            let key = read_audit_key(key_path)?;
+            verify_audit_log_signed(&args.file, &key).map(|summary| AuditVerdict {
+                summary,
+                signatures: json!({"signatures": "verified", "kid": key.kid().to_string()}),
+                proven: true,
             })
         }
     };
     match checked {
-        Ok((summary, signatures, proven)) => {
-            let mut out = json!({
-                "intact": proven,
-                "chain_intact": true,
-                "records": summary.records,
-                "head": URL_SAFE_NO_PAD.encode(summary.head),
-            });
-            if let (Some(out), Some(extra)) = (out.as_object_mut(), signatures.as_object()) {
-                out.extend(extra.clone());
-            }
-            print_line(&line(out)?)?;
-            Ok(if proven {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(DENIED)
-            })
-        }
+        Ok(verdict) => print_audit_verdict(verdict),
         Err(e) if e.line == 0 => Err(CliError::new(format!("<FILE.JSONL>: {}", e.problem))),
         Err(e) => {
             print_line(&line(json!({
@@ -291,6 +250,68 @@ pub(crate) fn audit_verify(args: &AuditVerifyArgs) -> CliResult<ExitCode> {
             Ok(ExitCode::from(DENIED))
         }
     }
+}
+
+/// What `audit verify` says of a log whose chain is intact.
+struct AuditVerdict {
+    summary: agent_handoff::audit::AuditLogSummary,
+    /// The members that describe the signatures.
+    signatures: serde_json::Value,
+    /// Whether the log is proven intact (unsigned, or its signatures verified): exit 0.
+    proven: bool,
+}
+
+/// The verdict on a log checked without `--key`: an unsigned log is as intact as can be
+/// proven; a signed one is not proven until its signatures are checked.
+fn unkeyed_verdict(report: agent_handoff::audit::AuditLogReport) -> AuditVerdict {
+    let (signatures, proven) = match report.signatures {
+        AuditSignatures::Unsigned => (json!({"signatures": "none"}), true),
+        AuditSignatures::NotChecked { signer, kid } => (
+            json!({
+                "signatures": "not_checked",
+                "signer": signer.to_string(),
+                "kid": kid.to_string(),
+                "problem": "the log is signed but its signatures were not checked: pass `--key <signer.jwk.json>` to check them",
+            }),
+            false,
+        ),
+        _ => (json!({"signatures": "unknown"}), false),
+    };
+    AuditVerdict {
+        summary: report.summary,
+        signatures,
+        proven,
+    }
+}
+
+/// Reads `--key`: the public JWK of the identity that signed the log.
+fn read_audit_key(path: &Path) -> CliResult<AgentKey> {
+    let text = read_text_file(
+        "--key",
+        "JWK file",
+        path,
+        agent_handoff::limits::MAX_KEY_FILE_BYTES,
+    )?;
+    AgentKey::from_jwk_json(&text).map_err(|e| explain("--key", e))
+}
+
+/// Prints the verdict on an intact chain; exit 0 only if the log is proven intact.
+fn print_audit_verdict(verdict: AuditVerdict) -> CliResult<ExitCode> {
+    let mut out = json!({
+        "intact": verdict.proven,
+        "chain_intact": true,
+        "records": verdict.summary.records,
+        "head": URL_SAFE_NO_PAD.encode(verdict.summary.head),
+    });
+    if let (Some(out), Some(extra)) = (out.as_object_mut(), verdict.signatures.as_object()) {
+        out.extend(extra.clone());
+    }
+    print_line(&line(out)?)?;
+    Ok(if verdict.proven {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(DENIED)
+    })
 }
 
 /// `handoff policy check <file>`: loads the rule policy; prints its version and warnings (also
