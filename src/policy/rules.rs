@@ -615,8 +615,8 @@ fn known_tier(s: &Spanned<String>, tiers: &[Tier]) -> Result<String, At> {
         s.span(),
         format!(
             "unknown tier `{}`; define it under `[tiers.{}]` or use one of: {}",
-            s.get_ref(),
-            s.get_ref(),
+            esc(s.get_ref()),
+            esc(s.get_ref()),
             backticked(tiers.iter().map(|t| t.name.as_str())),
         ),
     ))
