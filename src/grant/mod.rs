@@ -6,6 +6,7 @@
 mod capability;
 mod envelope;
 mod link;
+pub(crate) mod rules;
 mod task;
 mod token;
 
