@@ -26,7 +26,7 @@ use crate::escape::Escaped;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// The input is larger than the limit for its kind (SPEC section 2) [too_large].
+    /// The input is larger than the limit for its kind (SPEC section 2; `too_large`).
     TooLarge {
         /// The kind of input.
         what: Credential,
@@ -36,27 +36,27 @@ pub enum Fault {
         limit: usize,
     },
     /// The bytes are not well-formed: JWS form, base64url, JSON or claim syntax (SPEC sections
-    /// 1 to 5) [malformed]. The text describes the bytes; it never echoes a claimed value
+    /// 1 to 5; `malformed`). The text describes the bytes; it never echoes a claimed value
     /// except a JSON member name.
     Malformed(Cow<'static, str>),
-    /// The JWS `alg` is not `EdDSA` or `Ed25519` [unsupported_algorithm].
+    /// The JWS `alg` is not `EdDSA` or `Ed25519` (`unsupported_algorithm`).
     UnsupportedAlgorithm {
         /// The `alg` claimed (at most 32 characters).
         alg: String,
     },
-    /// The JWS `typ` is missing or not the one of this kind of input [wrong_type].
+    /// The JWS `typ` is missing or not the one of this kind of input (`wrong_type`).
     WrongType {
         /// The kind of input expected.
         what: Credential,
         /// The `typ` claimed (at most 40 characters), if any.
         typ: Option<String>,
     },
-    /// The JWS header has a member other than `alg`, `typ` and `kid` [forbidden_header].
+    /// The JWS header has a member other than `alg`, `typ` and `kid` (`forbidden_header`).
     ForbiddenHeader {
         /// The first such member's name (at most 32 characters).
         member: String,
     },
-    /// No key is registered for the signer and the header's `kid` [unknown_key].
+    /// No key is registered for the signer and the header's `kid` (`unknown_key`).
     UnknownKey {
         /// The `kid` claimed.
         kid: String,
@@ -65,26 +65,26 @@ pub enum Fault {
         /// The agent claimed to have signed.
         agent: String,
     },
-    /// A link's `cnf.jkt` names no key registered for its subject [unknown_key].
+    /// A link's `cnf.jkt` names no key registered for its subject (`unknown_key`).
     UnknownSubjectKey {
         /// The `cnf.jkt` claimed.
         jkt: String,
         /// The link's subject.
         subject: String,
     },
-    /// The root token's issuer is not a trusted authority [untrusted_root].
+    /// The root token's issuer is not a trusted authority (`untrusted_root`).
     UntrustedRoot {
         /// The root's issuer.
         issuer: String,
     },
-    /// A signature does not verify (strict Ed25519) [bad_signature]. Which bytes or why is
+    /// A signature does not verify (strict Ed25519; `bad_signature`). Which bytes or why is
     /// never said.
     BadSignature {
         /// What was signed.
         what: Credential,
     },
     /// Not in force yet: `now < max(iat, nbf) - leeway` (SPEC section 4, *time claims*)
-    /// [not_yet_valid].
+    /// (`not_yet_valid`).
     NotYetValid {
         /// The later of `iat` and `nbf`.
         from: UnixTime,
@@ -93,7 +93,7 @@ pub enum Fault {
         /// The clock skew tolerated.
         leeway: Duration,
     },
-    /// No longer in force: `now >= exp + leeway` [expired].
+    /// No longer in force: `now >= exp + leeway` (`expired`).
     Expired {
         /// The claimed expiry.
         exp: UnixTime,
@@ -102,37 +102,37 @@ pub enum Fault {
         /// The clock skew tolerated.
         leeway: Duration,
     },
-    /// The lifetime, `exp - min(iat, nbf)`, is longer than the verifier allows [ttl_too_long].
+    /// The lifetime, `exp - min(iat, nbf)`, is longer than the verifier allows (`ttl_too_long`).
     TtlTooLong {
         /// The lifetime, in seconds.
         lifetime: u64,
         /// The verifier's maximum.
         max: Duration,
     },
-    /// The envelope is addressed to another agent (SPEC section 6 step 3) [wrong_audience].
+    /// The envelope is addressed to another agent (SPEC section 6 step 3; `wrong_audience`).
     WrongAudience {
         /// The `aud` claimed.
         claimed: String,
         /// The verifier's own id.
         me: String,
     },
-    /// The chain has more links than the verifier allows [chain_too_long].
+    /// The chain has more links than the verifier allows (`chain_too_long`).
     ChainTooLong {
         /// The number of links.
         links: usize,
         /// The verifier's maximum.
         max: usize,
     },
-    /// A link does not follow from its parent (SPEC section 4 rule 1) [broken_chain].
+    /// A link does not follow from its parent (SPEC section 4 rule 1; `broken_chain`).
     BrokenChain(ChainBreak),
-    /// A link delegates where it may not (SPEC section 4 rule 2) [delegation_forbidden].
+    /// A link delegates where it may not (SPEC section 4 rule 2; `delegation_forbidden`).
     DelegationForbidden(Forbidden),
-    /// A link grants more than its parent (SPEC section 4 rule 3) [escalation].
+    /// A link grants more than its parent (SPEC section 4 rule 3; `escalation`).
     Escalation(Escalation),
-    /// Links, or the envelope and its chain, name different tasks [task_mismatch].
+    /// Links, or the envelope and its chain, name different tasks (`task_mismatch`).
     TaskMismatch(TaskMismatch),
     /// A link crosses trust domains the verifier does not federate (SPEC section 4 rule 5)
-    /// [cross_domain].
+    /// (`cross_domain`).
     CrossDomain {
         /// The link's issuer.
         issuer: String,
@@ -140,10 +140,10 @@ pub enum Fault {
         subject: String,
     },
     /// The envelope's sender is not bound to the chain's end (SPEC section 5)
-    /// [sender_mismatch].
+    /// (`sender_mismatch`).
     SenderMismatch(SenderMismatch),
     /// The envelope's intent is not the one the route requires (SPEC section 6 step 4b)
-    /// [intent_not_granted].
+    /// (`intent_not_granted`).
     IntentNotRequired {
         /// The intent claimed (action and resource).
         claimed: String,
@@ -151,27 +151,27 @@ pub enum Fault {
         required: String,
     },
     /// The intent is not covered by a capability of the chain's last link, arguments within
-    /// its limits (SPEC section 6 step 6) [intent_not_granted].
+    /// its limits (SPEC section 6 step 6; `intent_not_granted`).
     IntentNotGranted {
         /// The intent claimed (action and resource).
         intent: String,
     },
-    /// The payload does not match the envelope's digest [payload_mismatch].
+    /// The payload does not match the envelope's digest (`payload_mismatch`).
     PayloadMismatch,
-    /// A token, the task or an agent is revoked (SPEC section 6 step 8) [revoked].
+    /// A token, the task or an agent is revoked (SPEC section 6 step 8; `revoked`).
     Revoked(Revocation),
-    /// The request-time policy denied the handoff [policy_denied].
+    /// The request-time policy denied the handoff (`policy_denied`).
     PolicyDenied {
         /// The rule that decided.
         rule: String,
     },
-    /// The envelope was accepted before [replayed].
+    /// The envelope was accepted before (`replayed`).
     Replayed {
         /// The envelope's `jti`.
         envelope: String,
     },
     /// A store could not answer, or an accepted handoff could not be recorded: the verifier
-    /// fails closed [unavailable].
+    /// fails closed (`unavailable`).
     Unavailable(Unavailable),
     /// A fault decided outside this crate's rules, by a transport binding or another caller,
     /// with its reason code and a text for people (made by
@@ -240,7 +240,7 @@ impl fmt::Display for Signer {
     }
 }
 
-/// How a link fails to follow from its parent (SPEC section 4 rule 1) [broken_chain].
+/// How a link fails to follow from its parent (SPEC section 4 rule 1; `broken_chain`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ChainBreak {
@@ -264,7 +264,7 @@ pub enum ChainBreak {
     },
 }
 
-/// Why a link may not delegate as it does (SPEC section 4 rule 2) [delegation_forbidden].
+/// Why a link may not delegate as it does (SPEC section 4 rule 2; `delegation_forbidden`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Forbidden {
@@ -290,7 +290,7 @@ pub enum Forbidden {
     },
 }
 
-/// How a link grants more than its parent (SPEC section 4 rule 3) [escalation].
+/// How a link grants more than its parent (SPEC section 4 rule 3; `escalation`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Escalation {
@@ -322,7 +322,7 @@ pub enum Escalation {
     },
 }
 
-/// Which task claims differ [task_mismatch].
+/// Which task claims differ (`task_mismatch`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskMismatch {
@@ -343,7 +343,7 @@ pub enum TaskMismatch {
 }
 
 /// How the envelope's sender fails to be bound to the chain (SPEC section 5)
-/// [sender_mismatch].
+/// (`sender_mismatch`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SenderMismatch {
@@ -364,7 +364,7 @@ pub enum SenderMismatch {
     },
 }
 
-/// What is revoked (SPEC section 6 step 8) [revoked].
+/// What is revoked (SPEC section 6 step 8; `revoked`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Revocation {
@@ -390,7 +390,7 @@ pub enum Revocation {
     },
 }
 
-/// What could not answer [unavailable].
+/// What could not answer (`unavailable`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unavailable {
@@ -457,6 +457,62 @@ impl fmt::Display for Fault {
     /// The text people read (rejection details, audit records): claimed values escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Fault::BrokenChain(b) => b.fmt(f),
+            Fault::DelegationForbidden(d) => d.fmt(f),
+            Fault::Escalation(x) => x.fmt(f),
+            Fault::TaskMismatch(t) => t.fmt(f),
+            Fault::SenderMismatch(s) => s.fmt(f),
+            Fault::Revoked(r) => r.fmt(f),
+            Fault::Unavailable(u) => u.fmt(f),
+            Fault::CrossDomain { issuer, subject } => write!(
+                f,
+                "`{}` delegates across trust domains to `{}`, which this verifier does not federate",
+                e(issuer),
+                e(subject)
+            ),
+            Fault::IntentNotRequired { claimed, required } => write!(
+                f,
+                "the envelope's intent `{}` is not the one this endpoint requires (`{}`)",
+                e(claimed),
+                e(required)
+            ),
+            Fault::IntentNotGranted { intent } => write!(
+                f,
+                "intent `{}` (with its arguments) is not granted by the chain's last link",
+                e(intent)
+            ),
+            Fault::PayloadMismatch => {
+                f.write_str("the payload does not match the envelope's digest")
+            }
+            Fault::PolicyDenied { rule } => {
+                write!(f, "policy rule `{}` denied the request", e(rule))
+            }
+            Fault::Replayed { envelope } => {
+                write!(f, "envelope `{}` was already accepted", e(envelope))
+            }
+            Fault::Binding { detail, .. } => write!(f, "{}", e(detail)),
+            Fault::TooLarge { .. }
+            | Fault::Malformed(_)
+            | Fault::UnsupportedAlgorithm { .. }
+            | Fault::WrongType { .. }
+            | Fault::ForbiddenHeader { .. }
+            | Fault::UnknownKey { .. }
+            | Fault::UnknownSubjectKey { .. }
+            | Fault::UntrustedRoot { .. }
+            | Fault::BadSignature { .. }
+            | Fault::NotYetValid { .. }
+            | Fault::Expired { .. }
+            | Fault::TtlTooLong { .. }
+            | Fault::WrongAudience { .. }
+            | Fault::ChainTooLong { .. } => self.fmt_credential(f),
+        }
+    }
+}
+
+impl Fault {
+    /// The texts of the faults of one credential's bytes, keys, time and audience.
+    fn fmt_credential(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Fault::TooLarge { what, size, limit } => {
                 write!(f, "{} is {size} bytes; the limit is {limit}", what.name())
             }
@@ -466,7 +522,10 @@ impl fmt::Display for Fault {
                 "JWS `alg` `{}` is not supported; use `EdDSA` (or `Ed25519`)",
                 e(alg)
             ),
-            Fault::WrongType { what, typ: Some(typ) } => write!(
+            Fault::WrongType {
+                what,
+                typ: Some(typ),
+            } => write!(
                 f,
                 "JWS `typ` is `{}`; a {} has `{}`",
                 e(typ),
@@ -527,40 +586,8 @@ impl fmt::Display for Fault {
                 f,
                 "the chain has {links} links; this verifier allows at most {max}"
             ),
-            Fault::BrokenChain(b) => b.fmt(f),
-            Fault::DelegationForbidden(d) => d.fmt(f),
-            Fault::Escalation(x) => x.fmt(f),
-            Fault::TaskMismatch(t) => t.fmt(f),
-            Fault::CrossDomain { issuer, subject } => write!(
-                f,
-                "`{}` delegates across trust domains to `{}`, which this verifier does not federate",
-                e(issuer),
-                e(subject)
-            ),
-            Fault::SenderMismatch(s) => s.fmt(f),
-            Fault::IntentNotRequired { claimed, required } => write!(
-                f,
-                "the envelope's intent `{}` is not the one this endpoint requires (`{}`)",
-                e(claimed),
-                e(required)
-            ),
-            Fault::IntentNotGranted { intent } => write!(
-                f,
-                "intent `{}` (with its arguments) is not granted by the chain's last link",
-                e(intent)
-            ),
-            Fault::PayloadMismatch => {
-                f.write_str("the payload does not match the envelope's digest")
-            }
-            Fault::Revoked(r) => r.fmt(f),
-            Fault::PolicyDenied { rule } => {
-                write!(f, "policy rule `{}` denied the request", e(rule))
-            }
-            Fault::Replayed { envelope } => {
-                write!(f, "envelope `{}` was already accepted", e(envelope))
-            }
-            Fault::Unavailable(u) => u.fmt(f),
-            Fault::Binding { detail, .. } => write!(f, "{}", e(detail)),
+            // `Display::fmt` tells every other fault itself (its match is exhaustive).
+            _ => Ok(()),
         }
     }
 }

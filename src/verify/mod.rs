@@ -1,10 +1,10 @@
 //! Verification (SPEC section 6): from a wire string and the payload bytes to either a
 //! [`VerifiedHandoff`] or a [`Rejection`] with a stable reason code, recorded in the audit log.
 //!
-//! The module reads in the SPEC's order: [`HandoffVerifier::check`](handoff) is section 6, one
-//! line a step; `chain` is section 4's walk over the links; `audit` records each decision;
-//! `builder` checks a verifier's configuration. The rules on claims are the rule book's
-//! ([`crate::grant`]), shared with the builders.
+//! The source reads in the SPEC's order: `handoff.rs` holds section 6 as one function, one
+//! line a step; `chain.rs` walks section 4 over the links; `audit.rs` records each decision;
+//! `builder.rs` checks a verifier's configuration. The rules on claims are the rule book's
+//! (`grant/rules.rs`), shared with the builders of [`crate::grant`].
 
 mod audit;
 mod builder;
