@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use crate::clock::UnixTime;
 use crate::error::{ChainBreak, Escalation, Fault, Forbidden, SenderMismatch, TaskMismatch};
-use crate::grant::TokenHash;
-use crate::grant::{Capability, DelegationToken, HandoffMode, Intent, PayloadDigest, TokenClaims};
+use crate::grant::{
+    Capability, DelegationToken, EnvelopeClaims, HandoffMode, Intent, PayloadDigest, TokenClaims,
+    TokenHash,
+};
 use crate::wire::{AgentId, KeyId, TaskId};
 
 /// A link of a chain as the rules see it: its claims, its header `kid` and its hash. Both a
@@ -337,7 +339,11 @@ pub(crate) fn addressed_to(aud: &AgentId, me: &AgentId) -> Result<(), Fault> {
 
 /// Section 6 step 4b: when a transport binding gives the route's required intent, the
 /// envelope's action and resource are that intent's, byte for byte [intent_not_granted].
-pub(crate) fn required_intent(intent: &Intent, required: Option<&Intent>) -> Result<(), Fault> {
+pub(crate) fn required_intent(
+    env: &EnvelopeClaims,
+    required: Option<&Intent>,
+) -> Result<(), Fault> {
+    let intent = &env.intent;
     let Some(required) = required else {
         return Ok(());
     };
@@ -367,4 +373,63 @@ pub(crate) fn payload_matches(digest: &PayloadDigest, payload: &[u8]) -> Result<
         return Err(Fault::PayloadMismatch);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: UnixTime = UnixTime::from_secs(1_800_000_000);
+    const LEEWAY: Duration = Duration::from_secs(5);
+    const MAX: Duration = Duration::from_secs(600);
+
+    fn at(offset: i64) -> UnixTime {
+        UnixTime::from_secs(T.as_secs().saturating_add_signed(offset))
+    }
+
+    #[test]
+    fn in_force_edges_are_the_spec_inequalities() {
+        let window = (T, T, at(60));
+        // max(iat, nbf) - leeway <= now < exp + leeway
+        assert!(in_force(window, MAX, LEEWAY, at(-5)).is_ok());
+        assert_eq!(
+            in_force(window, MAX, LEEWAY, at(-6)),
+            Err(Fault::NotYetValid {
+                from: T,
+                now: at(-6),
+                leeway: LEEWAY
+            })
+        );
+        assert!(in_force(window, MAX, LEEWAY, at(64)).is_ok());
+        assert_eq!(
+            in_force(window, MAX, LEEWAY, at(65)),
+            Err(Fault::Expired {
+                exp: at(60),
+                now: at(65),
+                leeway: LEEWAY
+            })
+        );
+        // The lifetime counts from the earlier of `iat` and `nbf`.
+        assert_eq!(
+            in_force((T, at(-600), at(60)), MAX, LEEWAY, T),
+            Err(Fault::TtlTooLong {
+                lifetime: 660,
+                max: MAX
+            })
+        );
+        // An `iat` in the future is not yet valid, whatever `nbf` says.
+        assert!(matches!(
+            in_force((at(100), T, at(160)), MAX, LEEWAY, T),
+            Err(Fault::NotYetValid { .. })
+        ));
+    }
+
+    #[test]
+    fn chain_length_is_inclusive() {
+        assert!(chain_length(8, 8).is_ok());
+        assert_eq!(
+            chain_length(9, 8),
+            Err(Fault::ChainTooLong { links: 9, max: 8 })
+        );
+    }
 }

@@ -54,26 +54,16 @@ impl HandoffVerifier {
         context: &RequestContext,
         now: UnixTime,
     ) -> Result<Accepted, Denied> {
-        let (limits, me) = (&self.limits, &self.me);
         // 1. Size, JWS form, header, JSON and claim syntax of the envelope; chain length.
         let (jws, env) = on_envelope(self.parse_envelope(wire))?;
         // 2. Envelope key known for (`iss`, `kid`); envelope signature.
         on_envelope(self.verify_signature(&jws, &env.iss, Signer::Sender))?;
         // 3. `aud` is the verifier's own id.
-        on_envelope(rules::addressed_to(&env.aud, me))?;
+        on_envelope(rules::addressed_to(&env.aud, &self.me))?;
         // 4. Envelope time window and lifetime.
-        let window = (env.iat, env.iat, env.exp);
-        on_envelope(rules::in_force(
-            window,
-            limits.max_envelope_ttl,
-            limits.leeway,
-            now,
-        ))?;
+        on_envelope(self.envelope_in_force(&env, now))?;
         // 4b. The route's required intent, when a transport binding gives one.
-        on_envelope(rules::required_intent(
-            &env.intent,
-            context.required_intent(),
-        ))?;
+        on_envelope(rules::required_intent(&env, context.required_intent()))?;
         // 5. The chain, then the sender binding (and the chain's task is the envelope's).
         let links = self.check_chain(&env.chain, now)?;
         let mode = on_envelope(rules::sender_binding(&links, &env.iss, &env.aud, &jws.kid))?;
@@ -101,6 +91,13 @@ impl HandoffVerifier {
         let env = EnvelopeClaims::parse(&jws.claims)?;
         rules::chain_length(env.chain.len(), self.limits.max_chain_len)?;
         Ok((jws, env))
+    }
+
+    /// Step 4: the envelope's time window and lifetime (SPEC section 4, *time claims*; an
+    /// envelope has no `nbf`).
+    fn envelope_in_force(&self, env: &EnvelopeClaims, now: UnixTime) -> Result<(), Fault> {
+        let (max_ttl, leeway) = (self.limits.max_envelope_ttl, self.limits.leeway);
+        rules::in_force((env.iat, env.iat, env.exp), max_ttl, leeway, now)
     }
 
     /// Step 8: no link `jti`, the task, or any agent in the chain or the sender is revoked,
