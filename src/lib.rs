@@ -11,7 +11,7 @@
     )
 )]
 
-// The layers, lowest first: error, limits, clock, file; wire; keys; store; grant; policy;
+// The layers, lowest first: clock, error, limits, file; wire; keys; store; grant; policy;
 // audit; verify; http_binding. Each imports only from the layers before it (no cycles).
 pub mod audit;
 pub mod clock;

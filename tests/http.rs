@@ -551,18 +551,17 @@ async fn an_escalated_sub_grant_is_refused() {
         json!([{"action": "payments.execute.*", "resource": "account/ops/*", "limits": {"amount": {"max": 1000}}}]),
         0,
     );
-    let wide = DelegationToken::decode(&w.raw_token(&w.planner, &claims)).unwrap();
-    let request = seal_request(
-        post_to(addr, "/payments/9", br#"{"amount":800}"#),
-        HandoffEnvelope::builder(&w.executor.identity)
-            .to(w.payments.id())
-            .intent("payments.execute.post", "account/ops/9")
-            .unwrap()
-            .arg("amount", 800)
-            .chain([&grant, &wide])
-            .issued_at(w.now()),
-    )
-    .unwrap();
+    let wide = w.raw_token(&w.planner, &claims);
+    // `seal` refuses the escalated chain, so the executor signs its envelope by hand too.
+    let body = br#"{"amount":800}"#;
+    let mut envelope = w.envelope_claims(&w.executor, &w.payments, &[grant.as_str(), &wide]);
+    envelope["intent"] = json!({"action": "payments.execute.post", "resource": "account/ops/9", "args": {"amount": 800}});
+    envelope["digest"] = json!(digest(body));
+    let mut request = post_to(addr, "/payments/9", body);
+    let sealed = w.raw_envelope(&w.executor, &envelope);
+    request
+        .headers_mut()
+        .insert(HANDOFF_HEADER, HeaderValue::from_str(&sealed).unwrap());
     assert_refused(&send(request).await, StatusCode::FORBIDDEN, "escalation");
     assert_eq!(calls.len(), 0);
 }

@@ -3,19 +3,26 @@
 //! Two kinds of failure exist in this crate and they never mix:
 //!
 //! - a [`Rejection`] is a *decision*: the verifier looked at an input and refused it. It carries
-//!   one stable [`Reason`] code (SPEC section 7) plus a human-readable detail that names the
-//!   offending link or claim, never key material or payload bytes;
+//!   a typed [`Fault`] (which rule, with the values that show it), from which come one stable
+//!   [`Reason`] code (SPEC section 7) and a human-readable detail that names the offending
+//!   link or claim, never key material or payload bytes, and the [`Location`] of the fault;
 //! - an [`Error`] is a *mistake by the caller or the environment*: an id that does not parse, a
 //!   key file with loose permissions, a builder asked to sign an escalation.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::escape::{escape_text, Escaped};
 
 mod audit_log;
+mod fault;
 pub use audit_log::{AuditLogError, AuditLogFault};
+pub use fault::{
+    ChainBreak, Credential, Escalation, Fault, Forbidden, Revocation, SenderMismatch, Signer,
+    TaskMismatch, Unavailable,
+};
 
 /// A path as shown in messages: its characters escaped like any other text from an input.
 fn shown(path: &Path) -> String {
@@ -214,37 +221,59 @@ impl fmt::Display for Location {
     }
 }
 
-/// A verification decision that refused the input.
+/// A verification decision that refused the input: a [`Fault`] and where it was found.
 ///
-/// The [`reason`](Rejection::reason) is the stable contract; the detail text is for people and
-/// may change between versions. Neither ever contains key material, signature bytes or payload
-/// bytes. Claimed values quoted in the detail are what the input *claimed*, and are escaped:
-/// control characters, bidirectional controls and invisible characters show as `\u{..}`
-/// (see the README's security properties).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The [`reason`](Rejection::reason), derived from the fault, is the stable contract; the
+/// [`fault`](Rejection::fault) holds the values that show it; the detail text is for people and
+/// may change between versions. None of them ever contains key material, signature bytes or
+/// payload bytes. Claimed values quoted in the detail are what the input *claimed*, and are
+/// escaped: control characters, bidirectional controls and invisible characters show as
+/// `\u{..}` (see the README's security properties).
+#[derive(Clone)]
 pub struct Rejection {
-    reason: Reason,
+    fault: Fault,
     location: Location,
-    detail: Cow<'static, str>,
+    /// The fault's text, rendered once when first asked for.
+    detail: OnceLock<Box<str>>,
 }
 
 impl Rejection {
-    /// A rejection with a reason, where it was found, and a detail for people. Control,
-    /// bidirectional and invisible characters in the detail are escaped as `\u{..}` here, so
-    /// every output of the rejection (its `Display`, [`detail`](Rejection::detail), audit
-    /// records, tracing fields) shows them escaped.
+    /// A rejection with a reason, where it was found, and a detail for people: a
+    /// [`Fault::Binding`]. Transport bindings and other callers use it for refusals they
+    /// decide themselves (the HTTP binding's `non_canonical_path`, `timeout`, ...); this
+    /// crate's own rules produce structured faults ([`Rejection::from_fault`]). Control,
+    /// bidirectional and invisible characters in the detail are shown escaped as `\u{..}`
+    /// by every output of the rejection (its `Display`, [`detail`](Rejection::detail), audit
+    /// records, tracing fields).
     pub fn new(reason: Reason, location: Location, detail: impl Into<Cow<'static, str>>) -> Self {
-        Rejection {
-            reason,
+        Rejection::from_fault(
+            Fault::Binding {
+                reason,
+                detail: detail.into(),
+            },
             location,
-            detail: escape_text(detail.into()),
+        )
+    }
+
+    /// A rejection for a fault found at `location`.
+    pub fn from_fault(fault: Fault, location: Location) -> Self {
+        Rejection {
+            fault,
+            location,
+            detail: OnceLock::new(),
         }
     }
 
-    /// The stable reason code.
+    /// The stable reason code, derived from the fault.
     #[must_use]
     pub fn reason(&self) -> Reason {
-        self.reason
+        self.fault.reason()
+    }
+
+    /// What exactly is wrong, with the values that show it.
+    #[must_use]
+    pub fn fault(&self) -> &Fault {
+        &self.fault
     }
 
     /// Where the fault was found.
@@ -253,15 +282,28 @@ impl Rejection {
         self.location
     }
 
-    /// A human-readable explanation.
+    /// A human-readable explanation: the fault's `Display`, claimed values escaped.
     #[must_use]
     pub fn detail(&self) -> &str {
-        &self.detail
+        self.detail
+            .get_or_init(|| self.fault.to_string().into_boxed_str())
     }
+}
 
-    pub(crate) fn at(mut self, location: Location) -> Self {
-        self.location = location;
-        self
+impl PartialEq for Rejection {
+    fn eq(&self, other: &Self) -> bool {
+        self.fault == other.fault && self.location == other.location
+    }
+}
+
+impl Eq for Rejection {}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("fault", &self.fault)
+            .field("location", &self.location)
+            .finish()
     }
 }
 
@@ -270,7 +312,9 @@ impl fmt::Display for Rejection {
         write!(
             f,
             "rejected [{}] at {}: {}",
-            self.reason, self.location, self.detail
+            self.reason(),
+            self.location,
+            self.detail()
         )
     }
 }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::clock::UnixTime;
-use crate::error::{Error, Location, Reason, Rejection};
-use crate::grant::{ArgValue, DelegationToken, Intent};
+use crate::error::{ChainBreak, Error, Fault, Location, Rejection, SenderMismatch, TaskMismatch};
+use crate::grant::{rules, ArgValue, DelegationToken, Intent};
 use crate::keys::{AgentIdentity, KeyId};
 use crate::limits::{DEFAULT_ENVELOPE_TTL, MAX_CHAIN_LINKS};
 use crate::wire::jws::{self, Kind};
@@ -76,9 +76,8 @@ pub(crate) struct EnvelopeClaims {
 
 impl EnvelopeClaims {
     /// Parses and checks claim syntax (SPEC section 5) [malformed].
-    pub(crate) fn parse(json: &[u8]) -> Result<EnvelopeClaims, Rejection> {
-        let malformed =
-            |detail: String| Rejection::new(Reason::Malformed, Location::Envelope, detail);
+    pub(crate) fn parse(json: &[u8]) -> Result<EnvelopeClaims, Fault> {
+        let malformed = |problem: String| Fault::malformed(problem);
         let claims: EnvelopeClaims = serde_json::from_slice(json).map_err(|e| {
             malformed(format!(
                 "envelope claims are not valid: {}",
@@ -167,9 +166,9 @@ impl HandoffEnvelope {
 
     /// Decodes an envelope **without verifying it** (size, JWS form, header, claim syntax).
     pub fn decode(compact: &str) -> Result<HandoffEnvelope, Error> {
-        let err = |rejection| Error::Decode {
+        let err = |fault| Error::Decode {
             what: "handoff envelope",
-            rejection,
+            rejection: Rejection::from_fault(fault, Location::Envelope),
         };
         let decoded = jws::decode(compact, Kind::Envelope).map_err(err)?;
         let claims = EnvelopeClaims::parse(&decoded.claims).map_err(err)?;
@@ -360,8 +359,13 @@ impl EnvelopeBuilder<'_> {
         self
     }
 
-    /// Checks that the chain is one chain and that it binds the sender (SPEC section 5), then
-    /// signs with a fresh random `jti`.
+    /// Checks the chain and its binding to the sender with the verifier's own rules (the
+    /// rule book of [`crate::grant`]): the chain is one chain, root first (SPEC section 4 rule
+    /// 1), each link narrows its parent with no cycle through any earlier link, no
+    /// self-delegation and one task (rules 2 to 4), and it ends at the sender or delegates
+    /// from the sender to the recipient with the sender's key (section 5). Then signs with a
+    /// fresh random `jti`. It checks no signature, and leaves to the verifier what needs its
+    /// trust bundle or clock (trusted root, registered keys, federation, time windows).
     pub fn seal(self) -> Result<HandoffEnvelope, Error> {
         let recipient = self
             .recipient
@@ -370,87 +374,23 @@ impl EnvelopeBuilder<'_> {
             .intent
             .ok_or_else(|| Error::build(WHAT, "no intent: call `.intent(action, resource)`"))?;
         intent.check_numbers()?;
-        let (Some(root), Some(last)) = (self.chain.first(), self.chain.last()) else {
+        let Some(root) = self.chain.first() else {
             return Err(Error::build(
                 WHAT,
                 "no chain: call `.chain([grant, ...])` with the tokens, root first",
             ));
         };
-        if self.chain.len() > MAX_CHAIN_LINKS {
-            return Err(Error::build(
-                WHAT,
-                format!("the chain has more than {MAX_CHAIN_LINKS} links"),
-            ));
-        }
-        if root.claimed_parent().is_some() {
-            return Err(Error::build(
-                WHAT,
-                "the chain must start with the root token",
-            ));
-        }
-        for pair in self.chain.windows(2) {
-            if let [p, c] = pair {
-                if c.claimed_parent() != Some(p.hash()) {
-                    return Err(Error::build(
-                        WHAT,
-                        format!("token `{}` is not a child of `{}`: pass the chain root first, in order", c.id(), p.id()),
-                    ));
-                }
-            }
-        }
-        let task = root.claimed_task().clone();
-        if let Some(asked) = &self.task {
-            if asked != &task {
-                return Err(Error::build(
-                    WHAT,
-                    format!("the chain is for task `{task}`, not `{asked}`"),
-                ));
-            }
-        }
         let me = self.sender;
-        let mode = if last.claimed_subject() == me.id() {
-            if last.claimed_subject_kid() != me.kid() {
-                return Err(Error::build(
-                    WHAT,
-                    format!(
-                        "the chain was granted to key `{}`, but this identity has key `{}`",
-                        last.claimed_subject_kid(),
-                        me.kid()
-                    ),
-                ));
-            }
-            HandoffMode::Request
-        } else if last.claimed_issuer() == me.id() && last.claimed_subject() == &recipient {
-            if let Some(previous) = self
-                .chain
-                .len()
-                .checked_sub(2)
-                .and_then(|i| self.chain.get(i))
-            {
-                if previous.claimed_subject_kid() != me.kid() {
-                    return Err(Error::build(
-                        WHAT,
-                        format!(
-                            "the chain was granted to key `{}`, but this identity has key `{}`",
-                            previous.claimed_subject_kid(),
-                            me.kid()
-                        ),
-                    ));
-                }
-            }
-            HandoffMode::Delegation
-        } else {
-            return Err(Error::build(
-                WHAT,
-                format!(
-                    "the chain ends with `{}` -> `{}`: it must end at the sender `{}` (a request) or delegate from the sender to the recipient `{}`",
-                    last.claimed_issuer(),
-                    last.claimed_subject(),
-                    me.id(),
-                    recipient
-                ),
-            ));
-        };
+        let problem = |fault| Error::build(WHAT, chain_problem(fault, &self.chain, me, &recipient));
+        rules::chain_length(self.chain.len(), MAX_CHAIN_LINKS).map_err(problem)?;
+        rules::chain(&self.chain).map_err(|(i, fault)| link_problem(i, fault, &self.chain))?;
+        let task = self
+            .task
+            .clone()
+            .unwrap_or_else(|| root.claimed_task().clone());
+        rules::chain_task(&task, &self.chain).map_err(problem)?;
+        let mode =
+            rules::sender_binding(&self.chain, me.id(), &recipient, me.kid()).map_err(problem)?;
         let iat = self.issued_at.unwrap_or_else(UnixTime::now);
         let exp = iat.plus(self.ttl);
         if exp <= iat {
@@ -470,24 +410,86 @@ impl EnvelopeBuilder<'_> {
             exp,
             chain: self.chain.iter().map(|t| t.as_str().to_owned()).collect(),
         };
-        let json = serde_json::to_vec(&claims)
-            .map_err(|_| Error::build(WHAT, "claims could not be serialized"))?;
-        let compact = jws::encode(Kind::Envelope, me.kid(), &json, me.signing_key());
-        if compact.len() > crate::limits::MAX_ENVELOPE_BYTES {
-            return Err(Error::build(
-                WHAT,
-                format!(
-                    "the envelope is {} bytes; the limit is {}",
-                    compact.len(),
-                    crate::limits::MAX_ENVELOPE_BYTES
-                ),
-            ));
+        sign(claims, me, mode)
+    }
+}
+
+/// Signs the claims and refuses an envelope over the size limit.
+fn sign(
+    claims: EnvelopeClaims,
+    me: &AgentIdentity,
+    mode: HandoffMode,
+) -> Result<HandoffEnvelope, Error> {
+    let json = serde_json::to_vec(&claims)
+        .map_err(|_| Error::build(WHAT, "claims could not be serialized"))?;
+    let compact = jws::encode(Kind::Envelope, me.kid(), &json, me.signing_key());
+    if compact.len() > crate::limits::MAX_ENVELOPE_BYTES {
+        return Err(Error::build(
+            WHAT,
+            format!(
+                "the envelope is {} bytes; the limit is {}",
+                compact.len(),
+                crate::limits::MAX_ENVELOPE_BYTES
+            ),
+        ));
+    }
+    Ok(HandoffEnvelope {
+        compact,
+        claims,
+        kid: me.kid().clone(),
+        mode: Some(mode),
+    })
+}
+
+/// A fault of link `i` of the chain given to the builder, told as the builder tells it.
+fn link_problem(i: usize, fault: Fault, chain: &[DelegationToken]) -> Error {
+    let problem = match (
+        &fault,
+        i.checked_sub(1).and_then(|p| chain.get(p)),
+        chain.get(i),
+    ) {
+        (Fault::BrokenChain(ChainBreak::RootHasParent), _, _) => {
+            "the chain must start with the root token".to_owned()
         }
-        Ok(HandoffEnvelope {
-            compact,
-            claims,
-            kid: me.kid().clone(),
-            mode: Some(mode),
-        })
+        (Fault::BrokenChain(ChainBreak::ParentHash), Some(p), Some(c)) => format!(
+            "token `{}` is not a child of `{}`: pass the chain root first, in order",
+            c.id(),
+            p.id()
+        ),
+        (_, _, Some(c)) => format!(
+            "link {i} (token `{}`) would be refused by the verifier: {fault}",
+            c.id()
+        ),
+        _ => fault.to_string(),
+    };
+    Error::build(WHAT, problem)
+}
+
+/// A fault of the chain's task or its binding to the sender, told as the builder tells it.
+fn chain_problem(
+    fault: Fault,
+    chain: &[DelegationToken],
+    me: &AgentIdentity,
+    recipient: &AgentId,
+) -> String {
+    match &fault {
+        Fault::ChainTooLong { max, .. } => format!("the chain has more than {max} links"),
+        Fault::TaskMismatch(TaskMismatch::Envelope { envelope, chain }) => {
+            format!("the chain is for task `{chain}`, not `{envelope}`")
+        }
+        Fault::SenderMismatch(SenderMismatch::Key { kid, bound }) => format!(
+            "the chain was granted to key `{bound}`, but this identity has key `{kid}`"
+        ),
+        Fault::SenderMismatch(SenderMismatch::NotBound { .. }) => match chain.last() {
+            Some(last) => format!(
+                "the chain ends with `{}` -> `{}`: it must end at the sender `{}` (a request) or delegate from the sender to the recipient `{}`",
+                last.claimed_issuer(),
+                last.claimed_subject(),
+                me.id(),
+                recipient
+            ),
+            None => fault.to_string(),
+        },
+        _ => fault.to_string(),
     }
 }

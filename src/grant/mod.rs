@@ -2,10 +2,16 @@
 //! envelopes, task grants, and the links of a verified chain.
 //!
 //! Building and reading a grant verifies nothing; that is [`crate::verify`].
+//!
+//! The rule book (`rules.rs`) is here too: every rule of SPEC sections 4 to 6 that judges
+//! claims, as a pure function returning a typed [`Fault`](crate::error::Fault). The builders
+//! ([`TokenBuilder::sign`], [`EnvelopeBuilder::seal`]) and the verifier call the same
+//! functions, so nothing is built that the verifier would refuse for those rules.
 
 mod capability;
 mod envelope;
 mod link;
+pub(crate) mod rules;
 mod task;
 mod token;
 

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::clock::UnixTime;
-use crate::error::{Error, Location, Reason, Rejection};
-use crate::grant::{ArgValue, Capability};
+use crate::error::{Error, Escalation, Fault, Forbidden, Location, Rejection, TaskMismatch};
+use crate::grant::{rules, ArgValue, Capability};
 use crate::keys::{AgentIdentity, KeyId, PublicIdentity};
 use crate::limits::{DEFAULT_ROOT_TTL, MAX_CAPABILITIES, MAX_DELEGATES, MAX_DEPTH};
 use crate::wire::jws::{self, Kind};
@@ -92,9 +92,8 @@ pub(crate) struct TokenClaims {
 
 impl TokenClaims {
     /// Parses and checks claim syntax (SPEC section 4) [malformed].
-    pub(crate) fn parse(json: &[u8]) -> Result<TokenClaims, Rejection> {
-        let malformed =
-            |detail: String| Rejection::new(Reason::Malformed, Location::Envelope, detail);
+    pub(crate) fn parse(json: &[u8]) -> Result<TokenClaims, Fault> {
+        let malformed = |problem: String| Fault::malformed(problem);
         let claims: TokenClaims = serde_json::from_slice(json).map_err(|e| {
             malformed(format!(
                 "delegation token claims are not valid: {}",
@@ -187,28 +186,62 @@ impl DelegationToken {
     /// # Ok::<(), agent_handoff::Error>(())
     /// ```
     pub fn root(authority: &AgentIdentity) -> TokenBuilder<'_> {
-        TokenBuilder::new(authority, None)
+        TokenBuilder::new(authority, Parent::None)
     }
 
     /// Starts a child token that narrows this one, signed by `holder` (this token's subject,
     /// with the key this token is bound to). The builder refuses to sign anything the parent
     /// does not allow.
+    ///
+    /// A token does not carry its ancestors, so the no-cycle rule (SPEC section 4 rule 2) is
+    /// checked here against this token only; [`attenuate_chain`](Self::attenuate_chain)
+    /// checks it against the whole chain, and
+    /// [`EnvelopeBuilder::seal`](crate::EnvelopeBuilder::seal) checks every chain it seals.
     pub fn attenuate<'a>(&'a self, holder: &'a AgentIdentity) -> TokenBuilder<'a> {
-        TokenBuilder::new(holder, Some(self))
+        TokenBuilder::new(holder, Parent::Token(self))
+    }
+
+    /// Starts a child token that narrows the last token of `chain` (the whole chain, root
+    /// first, as the holder received it), signed by `holder`. Like
+    /// [`attenuate`](Self::attenuate), and [`sign`](TokenBuilder::sign) also checks the
+    /// chain itself and refuses a delegate that already appears anywhere in it (a cycle the
+    /// verifier would refuse with `delegation_forbidden`), or an empty chain.
+    ///
+    /// ```
+    /// # use agent_handoff::*;
+    /// # let orchestrator = AgentIdentity::generate("spiffe://acme.example/orchestrator".parse()?);
+    /// # let planner = AgentIdentity::generate("spiffe://acme.example/agents/planner".parse()?);
+    /// # let executor = AgentIdentity::generate("spiffe://acme.example/agents/executor".parse()?);
+    /// let root = DelegationToken::root(&orchestrator).delegate_to(&planner.public())
+    ///     .task("task-42".parse()?).allow("tickets.*", "project/alpha/*")?.depth(2).sign()?;
+    /// let second = root.attenuate(&planner).delegate_to(&executor.public())
+    ///     .allow("tickets.read", "project/alpha/*")?.sign()?;
+    /// let chain = [root, second];
+    /// // Back to the orchestrator: a cycle through the root, which `attenuate` alone cannot see.
+    /// let back = DelegationToken::attenuate_chain(&chain, &executor)
+    ///     .delegate_to(&orchestrator.public())
+    ///     .allow("tickets.read", "project/alpha/1")?
+    ///     .sign();
+    /// assert!(back.unwrap_err().to_string().contains("would make a cycle"));
+    /// # Ok::<(), agent_handoff::Error>(())
+    /// ```
+    pub fn attenuate_chain<'a>(
+        chain: &'a [DelegationToken],
+        holder: &'a AgentIdentity,
+    ) -> TokenBuilder<'a> {
+        TokenBuilder::new(holder, Parent::Chain(chain))
     }
 
     /// Decodes a token **without verifying it**: checks size, JWS form, header and claim
     /// syntax only. Use it to inspect a token or to attenuate one you were given; use
     /// [`crate::HandoffVerifier`] to decide whether to trust one.
     pub fn decode(compact: &str) -> Result<DelegationToken, Error> {
-        let decoded = jws::decode(compact, Kind::Token).map_err(|rejection| Error::Decode {
+        let err = |fault| Error::Decode {
             what: "delegation token",
-            rejection,
-        })?;
-        let claims = TokenClaims::parse(&decoded.claims).map_err(|rejection| Error::Decode {
-            what: "delegation token",
-            rejection,
-        })?;
+            rejection: Rejection::from_fault(fault, Location::Envelope),
+        };
+        let decoded = jws::decode(compact, Kind::Token).map_err(err)?;
+        let claims = TokenClaims::parse(&decoded.claims).map_err(err)?;
         Ok(DelegationToken {
             kid: decoded.kid,
             hash: TokenHash::of(compact),
@@ -360,7 +393,7 @@ impl fmt::Debug for DelegationToken {
 #[must_use]
 pub struct TokenBuilder<'a> {
     signer: &'a AgentIdentity,
-    parent: Option<&'a DelegationToken>,
+    parent: Parent<'a>,
     subject: Option<PublicIdentity>,
     task: Option<TaskId>,
     caps: Vec<Capability>,
@@ -372,10 +405,21 @@ pub struct TokenBuilder<'a> {
     ext: Option<String>,
 }
 
+/// What a [`TokenBuilder`] attenuates.
+#[derive(Debug, Clone, Copy)]
+enum Parent<'a> {
+    /// Nothing: a root token.
+    None,
+    /// One token, whose ancestors are unknown.
+    Token(&'a DelegationToken),
+    /// The whole chain, root first; the last token is the parent.
+    Chain(&'a [DelegationToken]),
+}
+
 const WHAT: &str = "delegation token";
 
 impl<'a> TokenBuilder<'a> {
-    fn new(signer: &'a AgentIdentity, parent: Option<&'a DelegationToken>) -> Self {
+    fn new(signer: &'a AgentIdentity, parent: Parent<'a>) -> Self {
         TokenBuilder {
             signer,
             parent,
@@ -462,17 +506,15 @@ impl<'a> TokenBuilder<'a> {
         Ok(self)
     }
 
-    /// Checks everything the parent (if any) and the format require, then signs.
+    /// Checks everything the format and the parent require, then signs. The parent's rules
+    /// are the verifier's own ([`crate::grant`]'s rule book, SPEC section 4 rules 1 to 4):
+    /// binding, depth, `delegates`, no self-delegation, no cycle through the earlier links
+    /// given (only the parent for [`DelegationToken::attenuate`], the whole chain for
+    /// [`DelegationToken::attenuate_chain`]), no escalation, the same task.
     pub fn sign(self) -> Result<DelegationToken, Error> {
-        let subject = self.subject.ok_or_else(|| {
+        let subject = self.subject.as_ref().ok_or_else(|| {
             Error::build(WHAT, "no delegate: call `.delegate_to(&delegate.public())`")
         })?;
-        if subject.id() == self.signer.id() {
-            return Err(Error::build(
-                WHAT,
-                format!("`{}` cannot delegate to itself", subject.id()),
-            ));
-        }
         if self.caps.is_empty() || self.caps.len() > MAX_CAPABILITIES {
             return Err(Error::build(
                 WHAT,
@@ -481,128 +523,69 @@ impl<'a> TokenBuilder<'a> {
                 ),
             ));
         }
+        let earlier = self.earlier_links()?;
+        let parent = earlier.last();
+        let claims = self.claims(subject, parent)?;
+        let problem = |fault| Error::build(WHAT, token_problem(fault, parent.map(|p| p.claims())));
+        rules::not_self_delegated(&claims).map_err(problem)?;
+        if let Some(parent) = parent {
+            rules::follows(parent, &claims, self.signer.kid()).map_err(problem)?;
+            rules::narrows(parent.claims(), &claims, earlier).map_err(problem)?;
+        }
+        check_format(&claims)?;
+        self.seal_claims(claims)
+    }
+
+    /// The links before the new one, root first: none for a root, the parent for
+    /// [`DelegationToken::attenuate`], the whole chain (checked here) for
+    /// [`DelegationToken::attenuate_chain`].
+    fn earlier_links(&self) -> Result<&'a [DelegationToken], Error> {
+        match self.parent {
+            Parent::None => Ok(&[]),
+            Parent::Token(parent) => Ok(std::slice::from_ref(parent)),
+            Parent::Chain([]) => Err(Error::build(
+                WHAT,
+                "`attenuate_chain` needs the chain that ends in the parent, root first; it is empty",
+            )),
+            Parent::Chain(chain) => {
+                rules::chain(chain).map_err(|(i, fault)| {
+                    Error::build(
+                        WHAT,
+                        format!("the chain given is not one the verifier accepts: link {i}: {fault}"),
+                    )
+                })?;
+                Ok(chain)
+            }
+        }
+    }
+
+    /// The claims asked for, with the defaults: a root needs a task; a child inherits its
+    /// parent's task, `delegates` and expiry, and its depth defaults to the parent's minus one.
+    fn claims(
+        &self,
+        subject: &PublicIdentity,
+        parent: Option<&DelegationToken>,
+    ) -> Result<TokenClaims, Error> {
         let iat = self.issued_at.unwrap_or_else(UnixTime::now);
-        let (task, depth, exp, parent_hash, delegates) = match self.parent {
-            None => {
-                let task = self
-                    .task
-                    .ok_or_else(|| Error::build(WHAT, "a root token needs `.task(..)`"))?;
-                let exp = iat.plus(self.ttl.unwrap_or(DEFAULT_ROOT_TTL));
-                (task, self.depth.unwrap_or(0), exp, None, self.delegates)
-            }
-            Some(parent) => {
-                let p = parent.claims();
-                if self.signer.id() != &p.sub || self.signer.kid() != &p.cnf.jkt {
-                    return Err(Error::build(
-                        WHAT,
-                        format!(
-                            "the parent was granted to `{}` with key `{}`; only that identity can attenuate it",
-                            p.sub, p.cnf.jkt
-                        ),
-                    ));
-                }
-                if let Some(task) = &self.task {
-                    if task != &p.task {
-                        return Err(Error::build(
-                            WHAT,
-                            format!("the task is fixed for the chain: `{}`", p.task),
-                        ));
-                    }
-                }
-                if p.depth == 0 {
-                    return Err(Error::build(
-                        WHAT,
-                        "the parent token has depth 0: it may not be delegated",
-                    ));
-                }
-                let depth = self.depth.unwrap_or(p.depth - 1);
-                if depth >= p.depth {
-                    return Err(Error::build(
-                        WHAT,
-                        format!(
-                            "depth {depth} does not shrink: the parent allows at most {}",
-                            p.depth - 1
-                        ),
-                    ));
-                }
-                if let Some(allowed) = &p.delegates {
-                    if !allowed.iter().any(|pat| pat.matches(subject.id())) {
-                        return Err(Error::build(
-                            WHAT,
-                            format!("the parent does not allow delegating to `{}`", subject.id()),
-                        ));
-                    }
-                }
-                if subject.id() == &p.iss {
-                    return Err(Error::build(
-                        WHAT,
-                        format!("delegating back to `{}` would make a cycle", p.iss),
-                    ));
-                }
-                for cap in &self.caps {
-                    if !p.caps.iter().any(|pc| pc.covers(cap)) {
-                        return Err(Error::build(
-                            WHAT,
-                            format!("escalation: `{cap}` is not covered by any capability of the parent"),
-                        ));
-                    }
-                }
-                let delegates = match (self.delegates, &p.delegates) {
-                    (None, inherited) => inherited.clone(),
-                    (Some(mine), None) => Some(mine),
-                    (Some(mine), Some(theirs)) => {
-                        if let Some(wider) =
-                            mine.iter().find(|m| !theirs.iter().any(|t| t.covers(m)))
-                        {
-                            return Err(Error::build(
-                                WHAT,
-                                format!("escalation: delegate pattern `{wider}` is wider than the parent allows"),
-                            ));
-                        }
-                        Some(mine)
-                    }
-                };
-                let exp = match self.ttl {
-                    Some(ttl) => iat.plus(ttl),
-                    None => p.exp,
-                };
-                if exp > p.exp {
-                    return Err(Error::build(
-                        WHAT,
-                        format!("the child would outlive its parent (expires {})", p.exp),
-                    ));
-                }
-                (p.task.clone(), depth, exp, Some(parent.hash()), delegates)
-            }
+        let p = parent.map(DelegationToken::claims);
+        let task = match (&self.task, p) {
+            (Some(task), _) => task.clone(),
+            (None, Some(p)) => p.task.clone(),
+            (None, None) => return Err(Error::build(WHAT, "a root token needs `.task(..)`")),
         };
-        if depth > MAX_DEPTH {
-            return Err(Error::build(
-                WHAT,
-                format!("depth must be at most {MAX_DEPTH}"),
-            ));
-        }
-        if exp <= iat {
-            return Err(Error::build(
-                WHAT,
-                "the lifetime must be at least one second",
-            ));
-        }
-        if let Some(d) = &delegates {
-            if d.is_empty() || d.len() > MAX_DELEGATES {
-                return Err(Error::build(
-                    WHAT,
-                    format!("`delegates` must hold 1 to {MAX_DELEGATES} patterns"),
-                ));
-            }
-        }
-        let ext = match self.ext {
+        let exp = match (self.ttl, p) {
+            (Some(ttl), _) => iat.plus(ttl),
+            (None, Some(p)) => p.exp,
+            (None, None) => iat.plus(DEFAULT_ROOT_TTL),
+        };
+        let ext = match &self.ext {
             Some(text) => Some(
-                serde_json::value::RawValue::from_string(text)
+                serde_json::value::RawValue::from_string(text.clone())
                     .map_err(|_| Error::build(WHAT, "`ext` is not valid JSON"))?,
             ),
             None => None,
         };
-        let claims = TokenClaims {
+        Ok(TokenClaims {
             jti: TokenId::random(),
             iss: self.signer.id().clone(),
             sub: subject.id().clone(),
@@ -610,15 +593,24 @@ impl<'a> TokenBuilder<'a> {
                 jkt: subject.key().kid().clone(),
             },
             task,
-            caps: self.caps,
-            depth,
-            delegates,
-            parent: parent_hash,
+            caps: self.caps.clone(),
+            depth: self
+                .depth
+                .unwrap_or_else(|| p.map_or(0, |p| p.depth.saturating_sub(1))),
+            delegates: self
+                .delegates
+                .clone()
+                .or_else(|| p.and_then(|p| p.delegates.clone())),
+            parent: parent.map(DelegationToken::hash),
             iat,
             exp,
             nbf: self.not_before,
             ext,
-        };
+        })
+    }
+
+    /// Signs the checked claims and refuses a token over the size limit.
+    fn seal_claims(self, claims: TokenClaims) -> Result<DelegationToken, Error> {
         let json = serde_json::to_vec(&claims)
             .map_err(|_| Error::build(WHAT, "claims could not be serialized"))?;
         let compact = jws::encode(
@@ -643,5 +635,71 @@ impl<'a> TokenBuilder<'a> {
             compact,
             claims,
         })
+    }
+}
+
+/// The format's own limits on the claims a builder made (SPEC section 4), with the builder's
+/// messages; then the parser's syntax check, so that nothing is signed that a parser refuses.
+fn check_format(claims: &TokenClaims) -> Result<(), Error> {
+    if claims.depth > MAX_DEPTH {
+        return Err(Error::build(
+            WHAT,
+            format!("depth must be at most {MAX_DEPTH}"),
+        ));
+    }
+    if claims.exp <= claims.iat {
+        return Err(Error::build(
+            WHAT,
+            "the lifetime must be at least one second",
+        ));
+    }
+    if let Some(d) = &claims.delegates {
+        if d.is_empty() || d.len() > MAX_DELEGATES {
+            return Err(Error::build(
+                WHAT,
+                format!("`delegates` must hold 1 to {MAX_DELEGATES} patterns"),
+            ));
+        }
+    }
+    claims.check_syntax().map_err(|p| Error::build(WHAT, p))
+}
+
+/// A fault of the rule book, told as the builder tells it: what the caller asked for and what
+/// the parent (if any) allows.
+fn token_problem(fault: Fault, parent: Option<&TokenClaims>) -> String {
+    match (&fault, parent) {
+        (Fault::DelegationForbidden(Forbidden::SelfDelegation { agent }), _) => {
+            format!("`{agent}` cannot delegate to itself")
+        }
+        (Fault::BrokenChain(_), Some(p)) => format!(
+            "the parent was granted to `{}` with key `{}`; only that identity can attenuate it",
+            p.sub, p.cnf.jkt
+        ),
+        (Fault::TaskMismatch(TaskMismatch::Link { parent, .. }), _) => {
+            format!("the task is fixed for the chain: `{parent}`")
+        }
+        (Fault::DelegationForbidden(Forbidden::DepthExhausted { .. }), _) => {
+            "the parent token has depth 0: it may not be delegated".to_owned()
+        }
+        (Fault::Escalation(Escalation::Depth { depth, parent }), _) => format!(
+            "depth {depth} does not shrink: the parent allows at most {}",
+            parent.saturating_sub(1)
+        ),
+        (Fault::DelegationForbidden(Forbidden::NotADelegate { subject }), _) => {
+            format!("the parent does not allow delegating to `{subject}`")
+        }
+        (Fault::DelegationForbidden(Forbidden::Cycle { agent }), _) => {
+            format!("delegating back to `{agent}` would make a cycle")
+        }
+        (Fault::Escalation(Escalation::Capability { capability }), _) => {
+            format!("escalation: `{capability}` is not covered by any capability of the parent")
+        }
+        (Fault::Escalation(Escalation::Delegate { pattern }), _) => {
+            format!("escalation: delegate pattern `{pattern}` is wider than the parent allows")
+        }
+        (Fault::Escalation(Escalation::Expiry { parent, .. }), _) => {
+            format!("the child would outlive its parent (expires {parent})")
+        }
+        _ => fault.to_string(),
     }
 }

@@ -11,16 +11,16 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::error::{Location, Reason, Rejection};
+use crate::error::{Credential, Fault};
 use crate::limits::{MAX_ENVELOPE_BYTES, MAX_TOKEN_BYTES};
 use crate::wire::b64::{b64_decode, b64_encode};
 use crate::wire::json::json_problem;
 use crate::wire::KeyId;
 
 /// The `typ` of a delegation token.
-pub const TYP_DELEGATION: &str = "agent-delegation+jwt";
+pub const TYP_DELEGATION: &str = Credential::Token.typ();
 /// The `typ` of a handoff envelope.
-pub const TYP_HANDOFF: &str = "agent-handoff+jwt";
+pub const TYP_HANDOFF: &str = Credential::Envelope.typ();
 
 /// Which kind of JWS is being read or written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,9 +31,13 @@ pub(crate) enum Kind {
 
 impl Kind {
     pub(crate) fn typ(self) -> &'static str {
+        self.credential().typ()
+    }
+
+    fn credential(self) -> Credential {
         match self {
-            Kind::Token => TYP_DELEGATION,
-            Kind::Envelope => TYP_HANDOFF,
+            Kind::Token => Credential::Token,
+            Kind::Envelope => Credential::Envelope,
         }
     }
 
@@ -45,15 +49,12 @@ impl Kind {
     }
 
     fn name(self) -> &'static str {
-        match self {
-            Kind::Token => "delegation token",
-            Kind::Envelope => "handoff envelope",
-        }
+        self.credential().name()
     }
 }
 
-fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Rejection {
-    Rejection::new(Reason::Malformed, Location::Envelope, detail)
+fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Fault {
+    Fault::malformed(detail)
 }
 
 #[cfg(test)]
@@ -90,19 +91,14 @@ impl Decoded<'_> {
 }
 
 /// Decodes a compact JWS of the given kind, checking size, form, base64url and the header.
-/// The location of rejections is [`Location::Envelope`]; callers re-locate them.
-pub(crate) fn decode(input: &str, kind: Kind) -> Result<Decoded<'_>, Rejection> {
+/// Callers place the fault (the envelope or a link).
+pub(crate) fn decode(input: &str, kind: Kind) -> Result<Decoded<'_>, Fault> {
     if input.len() > kind.max_bytes() {
-        return Err(Rejection::new(
-            Reason::TooLarge,
-            Location::Envelope,
-            format!(
-                "{} is {} bytes; the limit is {}",
-                kind.name(),
-                input.len(),
-                kind.max_bytes()
-            ),
-        ));
+        return Err(Fault::TooLarge {
+            what: kind.credential(),
+            size: input.len(),
+            limit: kind.max_bytes(),
+        });
     }
     let mut parts = input.split('.');
     let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
@@ -178,56 +174,32 @@ impl<'de> Deserialize<'de> for RawHeader {
     }
 }
 
-fn check_header(bytes: &[u8], kind: Kind) -> Result<KeyId, Rejection> {
+fn check_header(bytes: &[u8], kind: Kind) -> Result<KeyId, Fault> {
     let header: RawHeader = serde_json::from_slice(bytes).map_err(|e| {
         malformed(format!(
             "JWS header is not a strict JSON object: {}",
             json_problem(&e)
         ))
     })?;
-    if let Some(name) = header.forbidden {
-        return Err(Rejection::new(
-            Reason::ForbiddenHeader,
-            Location::Envelope,
-            format!("JWS header member `{name}` is not allowed; only `alg`, `typ` and `kid` are"),
-        ));
+    if let Some(member) = header.forbidden {
+        return Err(Fault::ForbiddenHeader { member });
     }
     match header.alg.as_deref() {
         Some("EdDSA" | "Ed25519") => {}
         Some(other) => {
-            let shown: String = other.chars().take(32).collect();
-            return Err(Rejection::new(
-                Reason::UnsupportedAlgorithm,
-                Location::Envelope,
-                format!("JWS `alg` `{shown}` is not supported; use `EdDSA` (or `Ed25519`)"),
-            ));
+            return Err(Fault::UnsupportedAlgorithm {
+                alg: other.chars().take(32).collect(),
+            });
         }
         None => return Err(malformed("JWS header has no `alg`")),
     }
     match header.typ.as_deref() {
         Some(typ) if typ == kind.typ() => {}
-        Some(other) => {
-            let shown: String = other.chars().take(40).collect();
-            return Err(Rejection::new(
-                Reason::WrongType,
-                Location::Envelope,
-                format!(
-                    "JWS `typ` is `{shown}`; a {} has `{}`",
-                    kind.name(),
-                    kind.typ()
-                ),
-            ));
-        }
-        None => {
-            return Err(Rejection::new(
-                Reason::WrongType,
-                Location::Envelope,
-                format!(
-                    "JWS header has no `typ`; a {} has `{}`",
-                    kind.name(),
-                    kind.typ()
-                ),
-            ))
+        other => {
+            return Err(Fault::WrongType {
+                what: kind.credential(),
+                typ: other.map(|t| t.chars().take(40).collect()),
+            });
         }
     }
     let kid = header
