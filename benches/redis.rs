@@ -8,7 +8,9 @@
 //! Each iteration verifies a fresh envelope (one chain link, 14-byte payload); building the
 //! envelope is outside the measurement.
 
-#[path = "../tests/common/redis_server.rs"]
+// The tests' server, of which the bench uses only a part.
+#[allow(dead_code)]
+#[path = "../tests/spec/common/redis_server.rs"]
 mod redis_server;
 
 use agent_handoff::audit::DiscardAudit;

@@ -1,8 +1,7 @@
 //! One test (at least) per reason code of SPEC section 7, each built from real signed inputs
 //! or hand-crafted malicious JWS, each asserting the exact reason.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::audit::AuditRecord;
 use agent_handoff::audit::MemoryAudit;
 use agent_handoff::audit::Verdict;
@@ -20,7 +19,6 @@ use agent_handoff::store::RevocationQuery;
 use agent_handoff::store::Revoked;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
-use common::*;
 use serde_json::json;
 use std::time::Duration;
 
