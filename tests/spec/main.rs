@@ -4,6 +4,16 @@
 //! `cedar`, `redis`): they run under `cargo test --all-features`. Shared fixtures are in
 //! `common`; data files are read from `tests/vectors`, `tests/data` and `examples/policies`.
 
+// The one exception to Cargo.toml's lint contract in the tests. A test stops at the first
+// surprise: fixtures and helpers unwrap, expect, panic and index like the `#[test]` functions
+// themselves (which clippy.toml already covers).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 // SPEC 1 and 2: strict JSON, identifiers, compact JWS; and the signature layer under it.
