@@ -42,28 +42,36 @@ fn payment_with(w: &World, max: &str, amount: &str) -> String {
     )
 }
 
+/// Verifies `payment_with(max, amount)` for each `(case, max, amount, expected)`: `None` must be
+/// allowed, `Some(reason)` refused with that reason. A fresh verifier (and replay cache) per
+/// envelope: they share one `jti`.
+#[track_caller]
+fn check_payments(cases: &[(&str, &str, &str, Option<Reason>)]) {
+    let w = World::new();
+    for (case, max, amount, expected) in cases {
+        let r = w
+            .verifier(&w.executor)
+            .verify(&payment_with(&w, max, amount), PAYLOAD, &ctx());
+        let got = r.as_ref().err().map(Rejection::reason);
+        assert_eq!(got, *expected, "{case} (max {max}, amount {amount}): {r:?}");
+    }
+}
+
 #[test]
 fn limit_max_compares_an_integer_argument_with_a_float_max_exactly() {
     // SPEC 3: a limit is satisfied by a number `<= max`. 10^18 + 1 is not `<= 1e18`, although
     // both round to the same f64.
-    let w = World::new();
-    // A fresh verifier (and replay cache) per envelope: they share one `jti`.
-    let v = || w.verifier(&w.executor);
-    let over = payment_with(&w, "1e18", "1000000000000000001");
-    assert_reason(v().verify(&over, PAYLOAD, &ctx()), Reason::IntentNotGranted);
-    let over = payment_with(&w, "9007199254740992.0", "9007199254740993");
-    assert_reason(v().verify(&over, PAYLOAD, &ctx()), Reason::IntentNotGranted);
-    let under = payment_with(&w, "-1e18", "-1000000000000000001");
-    assert!(v().verify(&under, PAYLOAD, &ctx()).is_ok());
-    let equal = payment_with(&w, "1e18", "1000000000000000000");
-    assert!(v().verify(&equal, PAYLOAD, &ctx()).is_ok());
-    let fraction = payment_with(&w, "100", "100.5");
-    assert_reason(
-        v().verify(&fraction, PAYLOAD, &ctx()),
-        Reason::IntentNotGranted,
-    );
-    let fraction = payment_with(&w, "100.5", "100");
-    assert!(v().verify(&fraction, PAYLOAD, &ctx()).is_ok());
+    use Reason::IntentNotGranted as Over;
+    #[rustfmt::skip]
+    let cases = [
+        ("integer above a float max", "1e18", "1000000000000000001", Some(Over)),
+        ("integer above 2^53 as a float max", "9007199254740992.0", "9007199254740993", Some(Over)),
+        ("integer below a negative float max", "-1e18", "-1000000000000000001", None),
+        ("integer equal to a float max", "1e18", "1000000000000000000", None),
+        ("fraction above an integer max", "100", "100.5", Some(Over)),
+        ("integer below a fractional max", "100.5", "100", None),
+    ];
+    check_payments(&cases);
 }
 
 #[test]
@@ -272,59 +280,27 @@ fn limit_numbers_must_denote_exactly_their_value_at_the_verifier() {
         let r = assert_reason(v().verify(&env, PAYLOAD, &ctx()), Reason::Malformed);
         assert_eq!(r.location(), Location::Link(0), "max {max}");
     }
-    // -0.0 is exactly zero: 0 and -0.0 are within it, 1 is not.
-    v().verify(&payment_with(&w, "-0.0", "0"), PAYLOAD, &ctx())
-        .unwrap();
-    v().verify(&payment_with(&w, "-0.0", "-0.0"), PAYLOAD, &ctx())
-        .unwrap();
-    assert_reason(
-        v().verify(&payment_with(&w, "-0.0", "1"), PAYLOAD, &ctx()),
-        Reason::IntentNotGranted,
-    );
-    // A decimal max is compared by its decimal value, exactly.
-    v().verify(&payment_with(&w, "19.99", "19.99"), PAYLOAD, &ctx())
-        .unwrap();
-    v().verify(&payment_with(&w, "0.1", "0.1"), PAYLOAD, &ctx())
-        .unwrap();
-    assert_reason(
-        v().verify(&payment_with(&w, "19.99", "20"), PAYLOAD, &ctx()),
-        Reason::IntentNotGranted,
-    );
-    assert_reason(
-        v().verify(&payment_with(&w, "19.99", "19.991"), PAYLOAD, &ctx()),
-        Reason::IntentNotGranted,
-    );
-    // A large decimal max compares with integers by its decimal value: 9.223372036854776e18
-    // reads as the double 2^63, but an integer just above the decimal is above the limit.
-    v().verify(
-        &payment_with(&w, "9.223372036854776e18", "9223372036854776000"),
-        PAYLOAD,
-        &ctx(),
-    )
-    .unwrap();
-    assert_reason(
-        v().verify(
-            &payment_with(&w, "9.223372036854776e18", "9223372036854776001"),
-            PAYLOAD,
-            &ctx(),
-        ),
-        Reason::IntentNotGranted,
-    );
-    // A float max that is exactly a double is compared exactly with integers.
-    v().verify(
-        &payment_with(&w, "9007199254740993", "9007199254740992.0"),
-        PAYLOAD,
-        &ctx(),
-    )
-    .unwrap();
-    assert_reason(
-        v().verify(
-            &payment_with(&w, "9007199254740993", "9007199254740994"),
-            PAYLOAD,
-            &ctx(),
-        ),
-        Reason::IntentNotGranted,
-    );
+    use Reason::IntentNotGranted as Over;
+    #[rustfmt::skip]
+    let cases = [
+        // -0.0 is exactly zero: 0 and -0.0 are within it, 1 is not.
+        ("0 within -0.0", "-0.0", "0", None),
+        ("-0.0 within -0.0", "-0.0", "-0.0", None),
+        ("1 above -0.0", "-0.0", "1", Some(Over)),
+        // A decimal max is compared by its decimal value, exactly.
+        ("equal to a decimal max", "19.99", "19.99", None),
+        ("equal to 0.1", "0.1", "0.1", None),
+        ("above a decimal max", "19.99", "20", Some(Over)),
+        ("just above a decimal max", "19.99", "19.991", Some(Over)),
+        // A large decimal max compares with integers by its decimal value: 9.223372036854776e18
+        // reads as the double 2^63, but an integer just above the decimal is above the limit.
+        ("equal to a large decimal max", "9.223372036854776e18", "9223372036854776000", None),
+        ("above a large decimal max", "9.223372036854776e18", "9223372036854776001", Some(Over)),
+        // A float max that is exactly a double is compared exactly with integers.
+        ("float below an integer max", "9007199254740993", "9007199254740992.0", None),
+        ("integer above an integer max", "9007199254740993", "9007199254740994", Some(Over)),
+    ];
+    check_payments(&cases);
 }
 
 #[test]
