@@ -10,6 +10,10 @@
 //! Absolute times drift on shared machines; compare a figure with its `raw/` floor from the
 //! same run, or use `cargo run --release --example perf_report` for interleaved ratios.
 
+// The one exception to Cargo.toml's lint contract in this bench: fixtures that cannot fail are
+// unwrapped, and measurements are indexed.
+#![allow(clippy::expect_used, clippy::indexing_slicing)]
+
 mod common;
 
 use std::cell::{Cell, RefCell};

@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo run --example a2a_over_http --features http`
 
+// The one exception to Cargo.toml's lint contract in this example: demonstration code that
+// indexes JSON values it has just built (a failure is a bug in the example, shown at once).
+#![allow(clippy::indexing_slicing)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

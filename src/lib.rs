@@ -1,15 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-#![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+// Lints: the `[lints]` table of Cargo.toml, for every target (with clippy.toml).
 
 // The layers, lowest first: clock, error, limits, file; wire; keys; store; grant; policy;
 // audit; verify; http_binding. Each imports only from the layers before it (no cycles).

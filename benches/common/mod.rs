@@ -14,18 +14,18 @@ use base64::Engine as _;
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 /// Every fixture lives at this instant (2027-01-15T08:00:00Z).
-pub const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
+pub(crate) const T0: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 /// The longest chain.
-pub const MAX_HOPS: usize = 8;
+pub(crate) const MAX_HOPS: usize = 8;
 
 /// `hops[0]` is the authority; `hops[i]` for `i >= 1` is the subject of link `i - 1`.
 /// The sender of a chain of `n` links is `hops[n]`; the recipient is `receiver`.
-pub struct Fixture {
-    pub hops: Vec<AgentIdentity>,
-    pub seeds: Vec<[u8; 32]>,
-    pub receiver: AgentIdentity,
-    pub bundle: TrustBundle,
+pub(crate) struct Fixture {
+    pub(crate) hops: Vec<AgentIdentity>,
+    pub(crate) seeds: Vec<[u8; 32]>,
+    pub(crate) receiver: AgentIdentity,
+    pub(crate) bundle: TrustBundle,
 }
 
 fn agent(name: &str, seed: [u8; 32]) -> AgentIdentity {
@@ -33,7 +33,7 @@ fn agent(name: &str, seed: [u8; 32]) -> AgentIdentity {
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let seeds: Vec<[u8; 32]> = (0..=MAX_HOPS as u8).map(|i| [i + 1; 32]).collect();
         let mut hops = vec![agent("spiffe://acme.example/orchestrator", seeds[0])];
         for (i, seed) in seeds.iter().enumerate().skip(1) {
@@ -57,7 +57,7 @@ impl Fixture {
     }
 
     /// The root grant: orchestrator → hop-1, two capabilities (one with a limit), depth 8.
-    pub fn issue(&self) -> DelegationToken {
+    pub(crate) fn issue(&self) -> DelegationToken {
         DelegationToken::root(&self.hops[0])
             .delegate_to(&self.hops[1].public())
             .task("task-42".parse().expect("task"))
@@ -77,7 +77,7 @@ impl Fixture {
     }
 
     /// Link `parent_index + 1`: hop-i → hop-(i+1), one less depth, narrower limit.
-    pub fn attenuate(&self, parent: &DelegationToken, i: usize) -> DelegationToken {
+    pub(crate) fn attenuate(&self, parent: &DelegationToken, i: usize) -> DelegationToken {
         parent
             .attenuate(&self.hops[i])
             .delegate_to(&self.hops[i + 1].public())
@@ -96,7 +96,7 @@ impl Fixture {
     }
 
     /// A chain of `n` links (1 to 8), root first.
-    pub fn chain(&self, n: usize) -> Vec<DelegationToken> {
+    pub(crate) fn chain(&self, n: usize) -> Vec<DelegationToken> {
         let mut chain = vec![self.issue()];
         for i in 1..n {
             let next = self.attenuate(&chain[i - 1], i);
@@ -106,7 +106,7 @@ impl Fixture {
     }
 
     /// The sender of a chain of `n` links asks the receiver to read a ticket (a request).
-    pub fn seal(&self, chain: &[DelegationToken], payload: &[u8]) -> HandoffEnvelope {
+    pub(crate) fn seal(&self, chain: &[DelegationToken], payload: &[u8]) -> HandoffEnvelope {
         HandoffEnvelope::builder(&self.hops[chain.len()])
             .to(self.receiver.id())
             .intent("tickets.read", "project/alpha/7")
@@ -120,7 +120,7 @@ impl Fixture {
 
     /// The receiver's verifier: fixed clock at `T0`, no audit, default replay cache, and a
     /// verified-link cache of `link_cache_capacity` (0 disables it).
-    pub fn verifier(&self, link_cache_capacity: usize) -> HandoffVerifier {
+    pub(crate) fn verifier(&self, link_cache_capacity: usize) -> HandoffVerifier {
         HandoffVerifier::builder(self.receiver.id().clone(), self.bundle.clone())
             .clock(FixedClock::new(T0))
             .audit(DiscardAudit)
@@ -129,12 +129,12 @@ impl Fixture {
             .expect("verifier")
     }
 
-    pub fn signing_key(&self, hop: usize) -> SigningKey {
+    pub(crate) fn signing_key(&self, hop: usize) -> SigningKey {
         SigningKey::from_bytes(&self.seeds[hop])
     }
 
     /// The decoded key of hop `i`, taken from the bundle (decoded once, as the verifier's).
-    pub fn verifying_key(&self, hop: usize) -> VerifyingKey {
+    pub(crate) fn verifying_key(&self, hop: usize) -> VerifyingKey {
         let a = &self.hops[hop];
         self.bundle
             .resolve(a.id(), a.kid())
@@ -143,12 +143,12 @@ impl Fixture {
 }
 
 /// A compact JWS split into what Ed25519 signs and the decoded signature.
-pub struct Signed {
-    pub signing_input: Vec<u8>,
-    pub signature: Signature,
+pub(crate) struct Signed {
+    pub(crate) signing_input: Vec<u8>,
+    pub(crate) signature: Signature,
 }
 
-pub fn split(compact: &str) -> Signed {
+pub(crate) fn split(compact: &str) -> Signed {
     let dot = compact.rfind('.').expect("compact JWS");
     let sig = URL_SAFE_NO_PAD
         .decode(&compact[dot + 1..])
@@ -161,7 +161,7 @@ pub fn split(compact: &str) -> Signed {
 
 /// The raw floor for one envelope: each signature with the key that signed it, root first,
 /// the envelope last.
-pub fn raw_checks(
+pub(crate) fn raw_checks(
     f: &Fixture,
     chain: &[DelegationToken],
     envelope: &str,
@@ -176,7 +176,7 @@ pub fn raw_checks(
 }
 
 /// A realistic small JSON payload of `len` bytes.
-pub fn payload(len: usize) -> Vec<u8> {
+pub(crate) fn payload(len: usize) -> Vec<u8> {
     let mut p = br#"{"ticket":7,"note":""#.to_vec();
     while p.len() + 2 < len {
         p.push(b'x');

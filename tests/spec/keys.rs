@@ -1,7 +1,6 @@
 //! Key files, JWKs, trust bundles, and the promise that no secret is ever printed.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::audit::verify_audit_log;
 use agent_handoff::audit::AuditLogFault;
 use agent_handoff::error::FileProblem;
@@ -17,14 +16,13 @@ use agent_handoff::limits::MAX_REVOCATIONS_BYTES;
 use agent_handoff::policy::PolicyDecision;
 use agent_handoff::wire::TYP_DELEGATION;
 use agent_handoff::*;
-use common::*;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]
 fn key_files_are_written_0600_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("planner.key.pem");
-    let id = AgentIdentity::generate(common::id("spiffe://acme.example/agents/planner"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://acme.example/agents/planner"));
     id.save(&path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -38,7 +36,7 @@ fn key_files_are_written_0600_and_read_back() {
 fn key_files_readable_by_others_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.pem");
-    let id = AgentIdentity::generate(common::id("spiffe://acme.example/agents/planner"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://acme.example/agents/planner"));
     id.save(&path).unwrap();
     for mode in [0o644, 0o640, 0o604, 0o660] {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -59,10 +57,10 @@ fn key_files_that_are_not_ed25519_pkcs8_are_refused_with_a_fix() {
     )
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let err = AgentIdentity::load(common::id("spiffe://a.example/x"), &path).unwrap_err();
+    let err = AgentIdentity::load(crate::common::id("spiffe://a.example/x"), &path).unwrap_err();
     assert!(err.to_string().contains("handoff keygen"), "{err}");
     let missing = AgentIdentity::load(
-        common::id("spiffe://a.example/x"),
+        crate::common::id("spiffe://a.example/x"),
         dir.path().join("nope.pem"),
     )
     .unwrap_err();
@@ -81,7 +79,7 @@ fn openssl_reads_the_key_files_we_write() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.pem");
-    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://a.example/x"));
     id.save(&path).unwrap();
     let out = std::process::Command::new("openssl")
         .args(["pkey", "-in"])
@@ -105,12 +103,12 @@ fn openssl_reads_the_key_files_we_write() {
         .unwrap();
     assert!(gen.status.success());
     std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o600)).unwrap();
-    AgentIdentity::load(common::id("spiffe://a.example/y"), &theirs).unwrap();
+    AgentIdentity::load(crate::common::id("spiffe://a.example/y"), &theirs).unwrap();
 }
 
 #[test]
 fn jwk_round_trip_and_thumbprint() {
-    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://a.example/x"));
     let json = serde_json::to_string(&id.key().to_jwk()).unwrap();
     let back = AgentKey::from_jwk_json(&json).unwrap();
     assert_eq!(&back, id.key());
@@ -128,7 +126,7 @@ fn bundle_json(x: &str, kid: Option<&str>) -> String {
 
 #[test]
 fn bundles_refuse_weak_keys_wrong_kids_and_bad_ids() {
-    let good = AgentIdentity::generate(common::id("spiffe://acme.example/orchestrator"));
+    let good = AgentIdentity::generate(crate::common::id("spiffe://acme.example/orchestrator"));
     let x = b64(good.key().as_bytes());
     TrustBundle::from_json(&bundle_json(&x, None)).unwrap();
     TrustBundle::from_json(&bundle_json(&x, Some(good.kid().as_str()))).unwrap();
@@ -270,8 +268,8 @@ fn a_key_fifo_without_a_writer_is_refused_at_once() {
     let path = dir.path().join("k.pem");
     mkfifo(&path, 0o600);
     let p = path.clone();
-    let err =
-        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), p)).unwrap_err();
+    let err = within_10s(move || AgentIdentity::load(crate::common::id("spiffe://a.example/x"), p))
+        .unwrap_err();
     assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
     let text = err.to_string();
     assert!(
@@ -292,8 +290,8 @@ fn a_key_fifo_with_a_writer_is_refused_without_reading_it() {
         .spawn()
         .unwrap();
     let p = path.clone();
-    let err =
-        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), p)).unwrap_err();
+    let err = within_10s(move || AgentIdentity::load(crate::common::id("spiffe://a.example/x"), p))
+        .unwrap_err();
     let _ = writer.kill();
     let _ = writer.wait();
     assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
@@ -305,14 +303,14 @@ fn a_key_directory_is_refused_as_not_a_regular_file() {
     let path = dir.path().join("k.pem");
     std::fs::create_dir(&path).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let err = AgentIdentity::load(common::id("spiffe://a.example/x"), &path).unwrap_err();
+    let err = AgentIdentity::load(crate::common::id("spiffe://a.example/x"), &path).unwrap_err();
     assert_eq!(not_regular(&err), Some("directory"), "{err}");
 }
 
 #[test]
 fn a_key_file_is_read_up_to_its_cap_and_refused_above_it() {
     let dir = tempfile::tempdir().unwrap();
-    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://a.example/x"));
     let pem = id.export_pkcs8_pem().unwrap();
     let path = dir.path().join("k.pem");
     // Exactly at the cap: read, then refused as PEM (the padding is not PEM), not for its size.
@@ -334,7 +332,7 @@ fn a_key_file_is_read_up_to_its_cap_and_refused_above_it() {
 #[test]
 fn key_symlinks_are_followed_and_the_target_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://a.example/x"));
     let target = dir.path().join("real.pem");
     id.save(&target).unwrap();
     let link = dir.path().join("link.pem");
@@ -352,9 +350,10 @@ fn key_symlinks_are_followed_and_the_target_is_checked() {
     mkfifo(&fifo, 0o600);
     let fifo_link = dir.path().join("fifo-link.pem");
     std::os::unix::fs::symlink(&fifo, &fifo_link).unwrap();
-    let err =
-        within_10s(move || AgentIdentity::load(common::id("spiffe://a.example/x"), fifo_link))
-            .unwrap_err();
+    let err = within_10s(move || {
+        AgentIdentity::load(crate::common::id("spiffe://a.example/x"), fifo_link)
+    })
+    .unwrap_err();
     assert_eq!(not_regular(&err), Some("FIFO (named pipe)"), "{err}");
 }
 
@@ -362,7 +361,7 @@ fn key_symlinks_are_followed_and_the_target_is_checked() {
 fn group_writable_or_readable_keys_are_refused_through_the_opened_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.pem");
-    let id = AgentIdentity::generate(common::id("spiffe://a.example/x"));
+    let id = AgentIdentity::generate(crate::common::id("spiffe://a.example/x"));
     id.save(&path).unwrap();
     for mode in [0o620, 0o602, 0o610, 0o640] {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -485,7 +484,7 @@ fn error_display_escapes_every_class() {
     // A file name is text from an input too.
     let dir = tempfile::tempdir().unwrap();
     let err = AgentIdentity::load(
-        common::id("spiffe://a.example/x"),
+        crate::common::id("spiffe://a.example/x"),
         dir.path().join(EVERY_CLASS),
     )
     .unwrap_err();

@@ -5,10 +5,8 @@
 //! The verifiers' clock is fixed, but set to the real time at the start of each test, because
 //! Redis expires replay keys by its own (real) clock.
 
-mod common;
-#[path = "common/redis_server.rs"]
-mod redis_server;
-
+use crate::common::redis_server::RedisServer;
+use crate::common::*;
 use agent_handoff::limits::DEFAULT_RETENTION;
 use agent_handoff::store::redis::RedisOptions;
 use agent_handoff::store::redis::RedisReplayCache;
@@ -16,8 +14,6 @@ use agent_handoff::store::redis::RedisRevocations;
 use agent_handoff::store::Freshness;
 use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
-use common::*;
-use redis_server::RedisServer;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -827,7 +823,7 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
 mod events {
     use std::sync::{Mutex, Once};
 
-    pub static PROBLEMS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    pub(super) static PROBLEMS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
     struct Collector;
 
@@ -863,7 +859,7 @@ mod events {
         fn exit(&self, _: &tracing::span::Id) {}
     }
 
-    pub fn install() {
+    pub(super) fn install() {
         static ONCE: Once = Once::new();
         ONCE.call_once(|| tracing::subscriber::set_global_default(Collector).unwrap());
     }

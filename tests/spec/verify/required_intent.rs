@@ -2,12 +2,10 @@
 //! exact action and resource, checked after the envelope signature and before the chain,
 //! refused with `intent_not_granted`, audited, and without spending the envelope.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::audit::Verdict;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
-use common::*;
 use serde_json::json;
 
 fn route(action: &str, resource: &str) -> RequestContext {

@@ -2,8 +2,7 @@
 //! the configuration it states, and the committed files must equal a fresh run of the
 //! generator (`cargo run --example gen_vectors -- tests/vectors`), byte for byte.
 
-#[allow(dead_code)]
-#[path = "../examples/gen_vectors.rs"]
+#[path = "../../examples/gen_vectors.rs"]
 mod gen_vectors;
 
 use agent_handoff::audit::DiscardAudit;

@@ -3,11 +3,9 @@
 //! non-canonical `R` and non-canonical `S` on a real envelope. Each asserts the acceptance set
 //! exactly, not just "something was rejected".
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::keys::AgentKey;
 use agent_handoff::*;
-use common::*;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;

@@ -1,13 +1,10 @@
 //! `CedarPolicy` (feature `cedar`): the example Cedar policy set decides the example scenario
 //! like the example rule file; determining policy ids reach the audit record; errors deny.
 
-mod common;
-mod policy_scenario;
-
+use super::scenario::*;
+use crate::common::*;
 use agent_handoff::policy::cedar::CedarPolicy;
 use agent_handoff::*;
-use common::*;
-use policy_scenario::*;
 
 fn example_cedar() -> CedarPolicy {
     CedarPolicy::from_file(example("policy.cedar")).unwrap()

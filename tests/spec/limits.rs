@@ -2,12 +2,11 @@
 //! maximal 8-link chain) is verified or rejected in bounded work. Work is measured with
 //! counts, never wall-clock time: key resolutions (each signature check needs one; a counting
 //! `KeyResolver` wraps the trust bundle) and bytes allocated (a counting global allocator in
-//! this test binary).
+//! this test binary; each measuring test runs alone in a child process of it).
 //!
 //! Run with `--nocapture` to see the measured numbers.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::audit::DiscardAudit;
 use agent_handoff::keys::KeyId;
 use agent_handoff::keys::KeyResolver;
@@ -15,7 +14,6 @@ use agent_handoff::limits::MAX_CHAIN_LINKS;
 use agent_handoff::limits::MAX_ENVELOPE_BYTES;
 use agent_handoff::limits::MAX_TOKEN_BYTES;
 use agent_handoff::*;
-use common::*;
 use ed25519_dalek::VerifyingKey;
 use serde_json::json;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -27,12 +25,36 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// The allocator counters are process-wide: each test holds this lock for its whole body, so
-/// no other test allocates while one measures.
+/// The allocator counters are process-wide, and the other modules' tests run in parallel in
+/// this binary. So each measuring test runs alone: in the test run it starts a child process of
+/// this binary that runs only that test (`--exact`, one thread) and passes if the child passed;
+/// in the child (this variable set) it measures, holding this lock for its whole body.
 static MEASURE: Mutex<()> = Mutex::new(());
+const ALONE: &str = "AGENT_HANDOFF_MEASURE_ALONE";
 
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    MEASURE.lock().unwrap_or_else(|e| e.into_inner())
+/// In the child process: the lock (measure now). In the test run: runs `test` in a child
+/// process, asserts that it passed, and returns `None` (nothing left to do).
+fn exclusive(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if std::env::var_os(ALONE).is_some() {
+        return Some(MEASURE.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    // `spec::limits::name` is listed by the harness as `limits::name`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::{test}");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "`{name}` failed in its own process");
+    assert!(
+        stdout.contains("1 passed"),
+        "`{name}` did not run: {stdout}"
+    );
+    None
 }
 
 /// Counts key resolutions: an upper bound on the signature checks a verify performs.
@@ -233,7 +255,9 @@ const MAX_BYTES: usize = 8 * MAX_ENVELOPE_BYTES;
 
 #[test]
 fn worst_case_envelope_is_verified_in_bounded_work() {
-    let _only_me = exclusive();
+    let Some(_only_me) = exclusive("worst_case_envelope_is_verified_in_bounded_work") else {
+        return;
+    };
     let s = Setup::new();
     let (_, env) = worst_case(&s);
     let size = env.as_str().len();
@@ -268,7 +292,10 @@ fn worst_case_envelope_is_verified_in_bounded_work() {
 fn worst_case_with_a_bad_last_link_is_rejected_in_bounded_work() {
     // The sender is a registered agent (it can sign envelopes), and forges the last link: the
     // verifier must check all eight links before it finds out.
-    let _only_me = exclusive();
+    let Some(_only_me) = exclusive("worst_case_with_a_bad_last_link_is_rejected_in_bounded_work")
+    else {
+        return;
+    };
     let s = Setup::new();
     let (tokens, env) = worst_case(&s);
     let last = tokens.last().unwrap().as_str();
@@ -291,7 +318,11 @@ fn worst_case_with_a_bad_last_link_is_rejected_in_bounded_work() {
 
 #[test]
 fn oversized_and_overlong_inputs_are_refused_before_any_signature_check() {
-    let _only_me = exclusive();
+    let Some(_only_me) =
+        exclusive("oversized_and_overlong_inputs_are_refused_before_any_signature_check")
+    else {
+        return;
+    };
     let s = Setup::new();
     let (tokens, env) = worst_case(&s);
 

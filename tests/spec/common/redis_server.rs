@@ -1,6 +1,5 @@
 //! A real `redis-server` on a free loopback port, in a temporary directory, for tests and
 //! benches. Killed on drop. Missing `redis-server` is a loud failure, never a silent pass.
-#![allow(dead_code)]
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -8,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     extra: Vec<String>,
@@ -43,12 +42,12 @@ fn free_port() -> u16 {
 }
 
 impl RedisServer {
-    pub fn start() -> RedisServer {
+    pub(crate) fn start() -> RedisServer {
         RedisServer::start_with(&[])
     }
 
     /// Starts a server with extra arguments (such as `--requirepass x`).
-    pub fn start_with(extra: &[&str]) -> RedisServer {
+    pub(crate) fn start_with(extra: &[&str]) -> RedisServer {
         let mut server = RedisServer {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
@@ -59,15 +58,15 @@ impl RedisServer {
         server
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("server is running").id()
     }
 
@@ -123,7 +122,7 @@ impl RedisServer {
     }
 
     /// Kills the server (SIGKILL): clients see their connections drop.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -131,14 +130,14 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port (with no data: persistence is off).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         self.launch();
     }
 
     /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: a Redis that accepts nothing and
     /// answers nothing, as on a network partition.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.pid().to_string()])
             .status()

@@ -1,7 +1,6 @@
 //! The `handoff` binary, run for real (SPEC section 9): keygen → issue → delegate → seal →
 //! verify, every exit status, the standard-input stream with a replay, bad files, `inspect`,
 //! `audit verify`, and a cross-check of an issued token under the `jsonwebtoken` crate.
-#![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -2,14 +2,11 @@
 //! rules, the example policy file, policy versions with a revocation cut-off, and load errors
 //! with line numbers.
 
-mod common;
-mod policy_scenario;
-
+use super::scenario::*;
+use crate::common::*;
 use agent_handoff::policy::ChainScopePolicy;
 use agent_handoff::policy::SharedRulePolicy;
 use agent_handoff::*;
-use common::*;
-use policy_scenario::*;
 use std::time::Duration;
 
 const VERSION: &str = "2027-01-15.1";

@@ -1,6 +1,5 @@
 //! Shared fixtures: a small world of agents with deterministic keys, a fixed clock, and a
 //! raw JWS signer for hand-crafted (malicious) inputs.
-#![allow(dead_code)]
 
 use agent_handoff::audit::MemoryAudit;
 use agent_handoff::clock::Clock;
@@ -14,81 +13,84 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// 2027-01-15T08:00:00Z: every test runs at this instant.
-pub const T0: u64 = 1_800_000_000;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_server;
 
-pub fn id(s: &str) -> AgentId {
+/// 2027-01-15T08:00:00Z: every test runs at this instant.
+pub(crate) const T0: u64 = 1_800_000_000;
+
+pub(crate) fn id(s: &str) -> AgentId {
     s.parse().unwrap()
 }
 
-pub struct Agent {
-    pub identity: AgentIdentity,
-    pub seed: [u8; 32],
+pub(crate) struct Agent {
+    pub(crate) identity: AgentIdentity,
+    pub(crate) seed: [u8; 32],
 }
 
 impl Agent {
-    pub fn new(name: &str, seed_byte: u8) -> Agent {
+    pub(crate) fn new(name: &str, seed_byte: u8) -> Agent {
         let seed = [seed_byte; 32];
         Agent {
             identity: AgentIdentity::from_seed(id(name), &seed),
             seed,
         }
     }
-    pub fn id(&self) -> &AgentId {
+    pub(crate) fn id(&self) -> &AgentId {
         self.identity.id()
     }
-    pub fn kid(&self) -> &str {
+    pub(crate) fn kid(&self) -> &str {
         self.identity.kid().as_str()
     }
-    pub fn public(&self) -> PublicIdentity {
+    pub(crate) fn public(&self) -> PublicIdentity {
         self.identity.public()
     }
 }
 
-pub struct World {
-    pub orchestrator: Agent,
-    pub planner: Agent,
-    pub executor: Agent,
-    pub payments: Agent,
-    pub mallory: Agent,
-    pub outsider: Agent,
-    pub partner: Agent,
-    pub bundle: TrustBundle,
-    pub clock: FixedClock,
-    pub audit: MemoryAudit,
-    pub revocations: MemoryRevocations,
+pub(crate) struct World {
+    pub(crate) orchestrator: Agent,
+    pub(crate) planner: Agent,
+    pub(crate) executor: Agent,
+    pub(crate) payments: Agent,
+    pub(crate) mallory: Agent,
+    pub(crate) outsider: Agent,
+    pub(crate) partner: Agent,
+    pub(crate) bundle: TrustBundle,
+    pub(crate) clock: FixedClock,
+    pub(crate) audit: MemoryAudit,
+    pub(crate) revocations: MemoryRevocations,
 }
 
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Signs any header and claims text with a seed: the attacker's (or a sloppy producer's) JWS.
-pub fn sign_raw(seed: &[u8; 32], header: &str, claims: &str) -> String {
+pub(crate) fn sign_raw(seed: &[u8; 32], header: &str, claims: &str) -> String {
     let key = SigningKey::from_bytes(seed);
     let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let sig = key.sign(input.as_bytes());
     format!("{input}.{}", b64(&sig.to_bytes()))
 }
 
-pub fn header(typ: &str, kid: &str) -> String {
+pub(crate) fn header(typ: &str, kid: &str) -> String {
     format!(r#"{{"alg":"EdDSA","typ":"{typ}","kid":"{kid}"}}"#)
 }
 
-pub fn token_hash(compact: &str) -> String {
+pub(crate) fn token_hash(compact: &str) -> String {
     use sha2::Digest as _;
     b64(&sha2::Sha256::digest(compact.as_bytes()))
 }
 
-pub fn digest(payload: &[u8]) -> String {
+pub(crate) fn digest(payload: &[u8]) -> String {
     use sha2::Digest as _;
     format!("sha-256:{}", b64(&sha2::Sha256::digest(payload)))
 }
 
-pub const PAYLOAD: &[u8] = br#"{"ticket":123}"#;
+pub(crate) const PAYLOAD: &[u8] = br#"{"ticket":123}"#;
 
 impl World {
-    pub fn new() -> World {
+    pub(crate) fn new() -> World {
         let orchestrator = Agent::new("spiffe://acme.example/orchestrator", 1);
         let planner = Agent::new("spiffe://acme.example/agents/planner", 2);
         let executor = Agent::new("spiffe://acme.example/agents/executor", 3);
@@ -116,23 +118,23 @@ impl World {
         }
     }
 
-    pub fn now(&self) -> UnixTime {
+    pub(crate) fn now(&self) -> UnixTime {
         self.clock.now()
     }
 
-    pub fn verifier_builder(&self, me: &Agent) -> VerifierBuilder {
+    pub(crate) fn verifier_builder(&self, me: &Agent) -> VerifierBuilder {
         HandoffVerifier::builder(me.id().clone(), self.bundle.clone())
             .clock(self.clock.clone())
             .audit(self.audit.clone())
             .revocations(self.revocations.clone())
     }
 
-    pub fn verifier(&self, me: &Agent) -> HandoffVerifier {
+    pub(crate) fn verifier(&self, me: &Agent) -> HandoffVerifier {
         self.verifier_builder(me).build().unwrap()
     }
 
     /// orchestrator → planner: tickets.* and payments (max 500) on project/alpha, depth 2.
-    pub fn grant(&self) -> DelegationToken {
+    pub(crate) fn grant(&self) -> DelegationToken {
         DelegationToken::root(&self.orchestrator.identity)
             .delegate_to(&self.planner.public())
             .task("task-42".parse().unwrap())
@@ -152,7 +154,7 @@ impl World {
     }
 
     /// planner → executor: tickets.read only, depth 1.
-    pub fn sub_grant(&self, grant: &DelegationToken) -> DelegationToken {
+    pub(crate) fn sub_grant(&self, grant: &DelegationToken) -> DelegationToken {
         grant
             .attenuate(&self.planner.identity)
             .delegate_to(&self.executor.public())
@@ -171,7 +173,7 @@ impl World {
     }
 
     /// The planner asks the executor to read a ticket, on its own authority.
-    pub fn request(&self, chain: &[DelegationToken]) -> HandoffEnvelope {
+    pub(crate) fn request(&self, chain: &[DelegationToken]) -> HandoffEnvelope {
         HandoffEnvelope::builder(&self.planner.identity)
             .to(self.executor.id())
             .intent("tickets.read", "project/alpha/123")
@@ -184,7 +186,7 @@ impl World {
     }
 
     /// Claims of a token as JSON, for hand-crafting.
-    pub fn token_claims(
+    pub(crate) fn token_claims(
         &self,
         iss: &Agent,
         sub: &Agent,
@@ -209,7 +211,7 @@ impl World {
         v
     }
 
-    pub fn raw_token(&self, signer: &Agent, claims: &Value) -> String {
+    pub(crate) fn raw_token(&self, signer: &Agent, claims: &Value) -> String {
         sign_raw(
             &signer.seed,
             &header(TYP_DELEGATION, signer.kid()),
@@ -218,7 +220,7 @@ impl World {
     }
 
     /// Envelope claims as JSON, for hand-crafting.
-    pub fn envelope_claims(&self, iss: &Agent, aud: &Agent, chain: &[&str]) -> Value {
+    pub(crate) fn envelope_claims(&self, iss: &Agent, aud: &Agent, chain: &[&str]) -> Value {
         json!({
             "jti": "envelope-0000000001",
             "iss": iss.id().as_str(),
@@ -232,7 +234,7 @@ impl World {
         })
     }
 
-    pub fn raw_envelope(&self, signer: &Agent, claims: &Value) -> String {
+    pub(crate) fn raw_envelope(&self, signer: &Agent, claims: &Value) -> String {
         sign_raw(
             &signer.seed,
             &header(TYP_HANDOFF, signer.kid()),
@@ -241,9 +243,23 @@ impl World {
     }
 }
 
+/// Signs hand-written envelope claims text as the planner and verifies it at the executor.
+pub(crate) fn verify_envelope_text(w: &World, claims: &str) -> Result<VerifiedHandoff, Rejection> {
+    let env = sign_raw(
+        &w.planner.seed,
+        &header(TYP_HANDOFF, w.planner.kid()),
+        claims,
+    );
+    w.verifier(&w.executor)
+        .verify(&env, PAYLOAD, &RequestContext::new())
+}
+
 /// Asserts the exact reason code.
 #[track_caller]
-pub fn assert_reason(result: Result<VerifiedHandoff, Rejection>, expected: Reason) -> Rejection {
+pub(crate) fn assert_reason(
+    result: Result<VerifiedHandoff, Rejection>,
+    expected: Reason,
+) -> Rejection {
     match result {
         Ok(h) => panic!("expected rejection `{expected}`, but it was accepted: {h:?}"),
         Err(r) => {

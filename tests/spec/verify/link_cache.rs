@@ -2,16 +2,14 @@
 //! registered for its issuer and `kid` at this key generation". Every other check still runs
 //! on every request, and a key change invalidates what was remembered.
 
-mod common;
-
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::common::*;
 use agent_handoff::error::Location;
 use agent_handoff::keys::KeyId;
 use agent_handoff::keys::KeyResolver;
 use agent_handoff::*;
-use common::*;
 use ed25519_dalek::VerifyingKey;
 
 /// A resolver whose bundle can be replaced while the verifier runs (a directory reload).

@@ -1,12 +1,11 @@
 //! Task lifecycle and revocation: credentials die when their work is done; replay protection
 //! under concurrency and over long runs.
 
-mod common;
-
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
+use crate::common::*;
 use agent_handoff::audit::DiscardAudit;
 use agent_handoff::audit::Verdict;
 use agent_handoff::error::StoreError;
@@ -15,7 +14,6 @@ use agent_handoff::store::required_retention;
 use agent_handoff::store::Freshness;
 use agent_handoff::store::ReplayCache;
 use agent_handoff::*;
-use common::*;
 
 /// executor → payments: payments.execute up to 50, depth 0 (the third link).
 fn leaf_grant(w: &World, sub: &DelegationToken) -> DelegationToken {
@@ -680,4 +678,74 @@ fn a_completed_or_revoked_task_stays_revoked_until_its_tokens_expire() {
             Reason::Expired,
         );
     }
+}
+
+#[test]
+fn probe_revoked_agent_appearing_only_as_subject() {
+    let w = World::new();
+    let grant = w.grant();
+    let sub = w.sub_grant(&grant);
+    let env = HandoffEnvelope::builder(&w.planner.identity)
+        .to(w.executor.id())
+        .intent("tickets.read", "project/alpha/7")
+        .unwrap()
+        .payload(PAYLOAD)
+        .chain([&grant, &sub])
+        .issued_at(w.now())
+        .seal()
+        .unwrap();
+    w.revocations.revoke_agent(w.executor.id()).unwrap();
+    assert_reason(
+        w.verifier(&w.executor)
+            .verify(env.as_str(), PAYLOAD, &RequestContext::new()),
+        Reason::Revoked,
+    );
+}
+
+// ------------------------------------------------------------- replay cache (SPEC 6.10)
+
+#[test]
+fn replay_cache_sweeps_entries_that_expire_before_the_last_sweep_horizon() {
+    // A full shard whose live entries expired must make room, not answer `unavailable`: an
+    // entry recorded after a sweep can expire before the earliest entry that sweep kept.
+    use sha2::Digest as _;
+    let shard_of = |id: &TokenId| {
+        let d = sha2::Sha256::digest(id.as_str().as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&d[..16]);
+        (u128::from_le_bytes(first) % 16) as usize
+    };
+    // Five ids in one shard.
+    let target = shard_of(&"envelope-id-00000000".parse().unwrap());
+    let ids: Vec<TokenId> = (0..10_000)
+        .map(|n| format!("envelope-id-{n:08}").parse::<TokenId>().unwrap())
+        .filter(|id| shard_of(id) == target)
+        .take(4)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let cache = MemoryReplayCache::new(32); // 2 entries per shard
+    let t = UnixTime::from_secs;
+    assert_eq!(
+        cache.check_and_insert(&ids[0], t(1100), t(1000)).unwrap(),
+        Freshness::Fresh
+    );
+    assert_eq!(
+        cache.check_and_insert(&ids[1], t(5000), t(1000)).unwrap(),
+        Freshness::Fresh
+    );
+    // Full: the sweep drops ids[0] and keeps ids[1] (until 5000).
+    assert_eq!(
+        cache.check_and_insert(&ids[2], t(1300), t(1200)).unwrap(),
+        Freshness::Fresh
+    );
+    // Full again, but ids[2] expired at 1300: there is room.
+    assert_eq!(
+        cache.check_and_insert(&ids[3], t(1500), t(1400)),
+        Ok(Freshness::Fresh)
+    );
+    // ids[1] is still remembered.
+    assert_eq!(
+        cache.check_and_insert(&ids[1], t(5000), t(1400)).unwrap(),
+        Freshness::Replayed
+    );
 }

@@ -2,13 +2,12 @@
 //! clients (hyper's client, and raw TCP for a chunked body), the real verifier. Every refusal
 //! asserts its status and its exact reason code.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use ::http::request::Parts;
 use ::http::{HeaderValue, Request, StatusCode};
 use agent_handoff::audit::AuditRecord;
@@ -25,7 +24,6 @@ use agent_handoff::*;
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;

@@ -1,11 +1,10 @@
 //! Audit: tamper-evident signed logs, fail-closed sinks, and no secrets in any record or
 //! Debug output.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::*;
 use agent_handoff::audit::verify_audit_log;
 use agent_handoff::audit::verify_audit_log_extends;
 use agent_handoff::audit::verify_audit_log_signed;
@@ -20,7 +19,6 @@ use agent_handoff::policy::PolicyRequest;
 use agent_handoff::verify::AuditFailure;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
-use common::*;
 use sha2::Digest as _;
 
 /// A payload nobody should ever find in a log.
@@ -1056,4 +1054,32 @@ mod tracing_sink {
             }
         }
     }
+}
+
+#[test]
+fn probe_deny_audit_keeps_claims_under_claimed() {
+    let w = World::new();
+    let grant = w.grant();
+    let mut c = w.envelope_claims(&w.planner, &w.executor, &[grant.as_str()]);
+    c["intent"]["resource"] = serde_json::json!("elsewhere/1");
+    let env = w.raw_envelope(&w.planner, &c);
+    assert_reason(
+        w.verifier(&w.executor)
+            .verify(&env, PAYLOAD, &RequestContext::new()),
+        Reason::IntentNotGranted,
+    );
+    let records = w.audit.records();
+    let rec: serde_json::Value = serde_json::from_str(&records[0].to_json()).unwrap();
+    assert_eq!(rec["decision"], "deny");
+    assert_eq!(rec["reason"], "intent_not_granted");
+    for verified in ["sender", "task", "intent", "chain", "scope", "envelope"] {
+        assert!(
+            rec.get(verified).is_none(),
+            "`{verified}` outside `claimed`: {rec}"
+        );
+    }
+    assert_eq!(rec["claimed"]["sender"], w.planner.id().as_str());
+    assert!(records[0].verified_sender().is_none());
+    let text = records[0].to_json();
+    assert!(!text.contains("ticket\":123"), "payload bytes in audit");
 }

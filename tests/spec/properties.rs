@@ -2,8 +2,7 @@
 //! limits only tighten, decisions do not depend on the producer's JSON layout, sign-then-verify
 //! round trips, and no single-byte mutation of a signed input verifies.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::grant::check_resource;
 use agent_handoff::grant::ArgLimit;
 use agent_handoff::grant::Pattern;
@@ -12,7 +11,6 @@ use agent_handoff::wire::AgentPattern;
 use agent_handoff::wire::TYP_DELEGATION;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
-use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Value};

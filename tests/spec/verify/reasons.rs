@@ -1,11 +1,11 @@
 //! One test (at least) per reason code of SPEC section 7, each built from real signed inputs
 //! or hand-crafted malicious JWS, each asserting the exact reason.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::audit::AuditRecord;
 use agent_handoff::audit::MemoryAudit;
 use agent_handoff::audit::Verdict;
+use agent_handoff::error::Fault;
 use agent_handoff::error::Location;
 use agent_handoff::error::StoreError;
 use agent_handoff::keys::KeyId;
@@ -20,7 +20,6 @@ use agent_handoff::store::RevocationQuery;
 use agent_handoff::store::Revoked;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
-use common::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -1563,4 +1562,55 @@ fn an_early_nbf_counts_towards_the_lifetime() {
         Reason::TtlTooLong,
     );
     assert_eq!(r.location(), Location::Link(0));
+}
+
+/// A rejection carries a typed fault with the values that show it; its reason and its detail
+/// are derived from the fault.
+#[test]
+fn rejections_carry_typed_faults() {
+    let w = World::new();
+    let grant = w.grant();
+    let wire = w.request(&[grant]);
+    // Addressed to the executor, verified by the payments tool.
+    let r = assert_reason(
+        w.verifier(&w.payments)
+            .verify(wire.as_str(), PAYLOAD, &ctx()),
+        Reason::WrongAudience,
+    );
+    assert_eq!(
+        r.fault(),
+        &Fault::WrongAudience {
+            claimed: w.executor.id().to_string(),
+            me: w.payments.id().to_string(),
+        }
+    );
+    assert_eq!(r.location(), Location::Envelope);
+    assert_eq!(r.fault().reason(), r.reason());
+    assert_eq!(r.detail(), r.fault().to_string());
+    // Verified 61 s after the envelope expired (its lifetime is 60 s, the leeway 5 s).
+    let late = w
+        .verifier_builder(&w.executor)
+        .clock(agent_handoff::clock::FixedClock::new(
+            w.now().plus(std::time::Duration::from_secs(121)),
+        ))
+        .build()
+        .unwrap();
+    let r = assert_reason(late.verify(wire.as_str(), PAYLOAD, &ctx()), Reason::Expired);
+    let Fault::Expired { exp, now, leeway } = r.fault() else {
+        panic!("not an expiry: {r:?}");
+    };
+    assert_eq!(*exp, wire.claimed_expiry());
+    assert_eq!(now.as_secs(), w.now().as_secs() + 121);
+    assert_eq!(leeway.as_secs(), 5);
+    // A transport binding's own refusal keeps its reason and shows its text escaped.
+    let r = Rejection::new(Reason::Timeout, Location::Envelope, "slow\u{1b}");
+    assert_eq!(r.reason(), Reason::Timeout);
+    assert_eq!(r.detail(), r"slow\u{1b}");
+    assert!(matches!(
+        r.fault(),
+        Fault::Binding {
+            reason: Reason::Timeout,
+            ..
+        }
+    ));
 }

@@ -1,26 +1,25 @@
 //! The planner / executor / payments scenario of `examples/policies/`, shared by the rule
 //! engine and Cedar tests: chains, envelopes, contexts, and an assertion on denials that
 //! checks the rejection, its detail and the audit record.
-#![allow(dead_code)]
 
 use crate::common::*;
 use agent_handoff::audit::Verdict;
 use agent_handoff::*;
 use std::time::Duration;
 
-pub const APPROVALS: &str = "spiffe://acme.example/approvals";
+pub(crate) const APPROVALS: &str = "spiffe://acme.example/approvals";
 
-pub fn example(name: &str) -> String {
+pub(crate) fn example(name: &str) -> String {
     format!("{}/examples/policies/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The fixtures' world plus a human-supervised approval service, trusted as an authority.
-pub struct Scenario {
-    pub w: World,
-    pub approvals: Agent,
+pub(crate) struct Scenario {
+    pub(crate) w: World,
+    pub(crate) approvals: Agent,
 }
 
-pub fn ctx(environment: Option<&str>) -> RequestContext {
+pub(crate) fn ctx(environment: Option<&str>) -> RequestContext {
     match environment {
         Some(e) => RequestContext::new().with("environment", e),
         None => RequestContext::new(),
@@ -28,7 +27,7 @@ pub fn ctx(environment: Option<&str>) -> RequestContext {
 }
 
 impl Scenario {
-    pub fn new() -> Scenario {
+    pub(crate) fn new() -> Scenario {
         let mut w = World::new();
         let approvals = Agent::new(APPROVALS, 8);
         w.bundle.add_authority(&approvals.public()).unwrap();
@@ -37,7 +36,7 @@ impl Scenario {
 
     /// A root grant from `issuer` (an authority) straight to the executor: pay up to 100
     /// from `account/ops/*`, no further delegation.
-    pub fn pay_grant(&self, issuer: &Agent, ttl: u64) -> DelegationToken {
+    pub(crate) fn pay_grant(&self, issuer: &Agent, ttl: u64) -> DelegationToken {
         DelegationToken::root(&issuer.identity)
             .delegate_to(&self.w.executor.public())
             .task("task-42".parse().unwrap())
@@ -55,7 +54,7 @@ impl Scenario {
     }
 
     /// approvals → planner → executor: approved, but re-delegated authority.
-    pub fn redelegated_pay_chain(&self, ttl: u64) -> Vec<DelegationToken> {
+    pub(crate) fn redelegated_pay_chain(&self, ttl: u64) -> Vec<DelegationToken> {
         let root = DelegationToken::root(&self.approvals.identity)
             .delegate_to(&self.w.planner.public())
             .task("task-42".parse().unwrap())
@@ -88,11 +87,11 @@ impl Scenario {
     }
 
     /// The executor asks the payments tool to pay 80 from `account/ops/9`.
-    pub fn pay(&self, chain: &[DelegationToken], envelope_ttl: u64) -> HandoffEnvelope {
+    pub(crate) fn pay(&self, chain: &[DelegationToken], envelope_ttl: u64) -> HandoffEnvelope {
         self.pay_from(&self.w.executor, chain, envelope_ttl)
     }
 
-    pub fn pay_from(
+    pub(crate) fn pay_from(
         &self,
         sender: &Agent,
         chain: &[DelegationToken],
@@ -113,7 +112,7 @@ impl Scenario {
 
     /// A fresh verifier for `me` (own replay cache), so one envelope can be tried in
     /// several contexts.
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         policy: impl Policy + 'static,
         me: &Agent,
@@ -131,7 +130,7 @@ impl Scenario {
     /// Asserts `policy_denied` by `rule`: in the rejection's detail and in the last audit
     /// record, with the policy version.
     #[track_caller]
-    pub fn assert_denied(
+    pub(crate) fn assert_denied(
         &self,
         result: Result<VerifiedHandoff, Rejection>,
         rule: &str,
@@ -157,7 +156,7 @@ impl Scenario {
 
     /// Asserts acceptance by `rule`, and the audit record naming it.
     #[track_caller]
-    pub fn assert_allowed(&self, result: Result<VerifiedHandoff, Rejection>, rule: &str) {
+    pub(crate) fn assert_allowed(&self, result: Result<VerifiedHandoff, Rejection>, rule: &str) {
         let h = match result {
             Ok(h) => h,
             Err(r) => panic!("expected allow by `{rule}`, got {r}"),
@@ -171,17 +170,17 @@ impl Scenario {
 }
 
 /// One row of the example scenario: who sends what to whom in which environment.
-pub struct Case {
-    pub name: &'static str,
-    pub environment: Option<&'static str>,
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) environment: Option<&'static str>,
     /// `Ok(rule)` or `Err(rule)`, as the rule engine decides.
-    pub expected: Result<&'static str, &'static str>,
-    pub envelope: HandoffEnvelope,
-    pub recipient: &'static str,
+    pub(crate) expected: Result<&'static str, &'static str>,
+    pub(crate) envelope: HandoffEnvelope,
+    pub(crate) recipient: &'static str,
 }
 
 /// The example scenario as a table, for both engines.
-pub fn cases(s: &Scenario) -> Vec<Case> {
+pub(crate) fn cases(s: &Scenario) -> Vec<Case> {
     let w = &s.w;
     let grant = w.grant();
     let sub = w.sub_grant(&grant);
@@ -341,7 +340,7 @@ pub fn cases(s: &Scenario) -> Vec<Case> {
 }
 
 impl Case {
-    pub fn recipient<'a>(&self, s: &'a Scenario) -> &'a Agent {
+    pub(crate) fn recipient<'a>(&self, s: &'a Scenario) -> &'a Agent {
         match self.recipient {
             "executor" => &s.w.executor,
             "payments" => &s.w.payments,

@@ -6,13 +6,11 @@
 //! When it is unset they are skipped with a printed notice, so a plain `cargo test` on a fresh
 //! machine passes. The `openssl` part is skipped likewise when `openssl` is not on `PATH`.
 
-mod common;
-
+use crate::common::*;
 use agent_handoff::keys::AgentKey;
 use agent_handoff::wire::TYP_DELEGATION;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
-use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use std::path::PathBuf;
