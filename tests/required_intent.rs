@@ -1,19 +1,28 @@
-//! `RequestContext::require_intent` (the transport binding's route check, used by the HTTP layer):
+//! `VerifyRequest::required_intent` (the transport binding's route check, used by the HTTP layer):
 //! exact action and resource, checked after the envelope signature and before the chain,
 //! refused with `intent_not_granted`, audited, and without spending the envelope.
 
 mod common;
 
 use agent_handoff::audit::Verdict;
+use agent_handoff::verify::VerifyRequest;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use common::*;
 use serde_json::json;
 
-fn route(action: &str, resource: &str) -> RequestContext {
-    RequestContext::new()
-        .require_intent(action, resource)
-        .unwrap()
+fn route(action: &str, resource: &str) -> Intent {
+    Intent::new(action, resource).unwrap()
+}
+
+/// Verifies on the endpoint that performs `route`.
+fn verify_on(
+    v: &HandoffVerifier,
+    envelope: &str,
+    payload: &[u8],
+    route: &Intent,
+) -> Result<VerifiedHandoff, Rejection> {
+    v.verify_request(&VerifyRequest::new(envelope, payload).required_intent(route))
 }
 
 #[test]
@@ -28,7 +37,7 @@ fn the_required_intent_must_match_exactly() {
         ("tickets.readx", "project/alpha/123"),
     ] {
         assert_reason(
-            v.verify(env.as_str(), PAYLOAD, &route(action, resource)),
+            verify_on(&v, env.as_str(), PAYLOAD, &route(action, resource)),
             Reason::IntentNotGranted,
         );
         let record = w.audit.records().last().cloned().unwrap();
@@ -37,8 +46,8 @@ fn the_required_intent_must_match_exactly() {
     }
     // Not spent by the refusals: accepted once where it belongs, then replayed.
     let ctx = route("tickets.read", "project/alpha/123");
-    v.verify(env.as_str(), PAYLOAD, &ctx).unwrap();
-    assert_reason(v.verify(env.as_str(), PAYLOAD, &ctx), Reason::Replayed);
+    verify_on(&v, env.as_str(), PAYLOAD, &ctx).unwrap();
+    assert_reason(verify_on(&v, env.as_str(), PAYLOAD, &ctx), Reason::Replayed);
 }
 
 #[test]
@@ -59,9 +68,9 @@ fn arguments_are_left_to_the_chain_limits() {
             .unwrap()
     };
     let ctx = route("payments.execute", "account/ops/9");
-    v.verify(pay(80).as_str(), b"", &ctx).unwrap();
+    verify_on(&v, pay(80).as_str(), b"", &ctx).unwrap();
     assert_reason(
-        v.verify(pay(800).as_str(), b"", &ctx),
+        verify_on(&v, pay(800).as_str(), b"", &ctx),
         Reason::IntentNotGranted,
     );
 }
@@ -80,7 +89,8 @@ fn a_forged_envelope_on_the_wrong_route_is_a_bad_signature() {
         1,
     );
     assert_reason(
-        w.verifier(&w.executor).verify(
+        verify_on(
+            &w.verifier(&w.executor),
             &forged,
             PAYLOAD,
             &route("tickets.read", "project/alpha/123"),
@@ -109,22 +119,18 @@ fn the_route_is_checked_before_the_chain() {
     let env = w.raw_envelope(&w.executor, &claims);
     let v = w.verifier(&w.payments);
     assert_reason(
-        v.verify(&env, b"", &route("payments.execute", "account/ops/1")),
+        verify_on(&v, &env, b"", &route("payments.execute", "account/ops/1")),
         Reason::IntentNotGranted,
     );
     assert_reason(
-        v.verify(&env, b"", &route("tickets.read", "project/alpha/123")),
+        verify_on(&v, &env, b"", &route("tickets.read", "project/alpha/123")),
         Reason::BrokenChain,
     );
 }
 
 #[test]
 fn a_required_intent_must_itself_be_concrete() {
-    assert!(RequestContext::new()
-        .require_intent("tickets.*", "project/alpha/1")
-        .is_err());
-    assert!(RequestContext::new()
-        .require_intent("tickets.read", "project/*")
-        .is_err());
-    assert!(RequestContext::new().required_intent().is_none());
+    assert!(Intent::new("tickets.*", "project/alpha/1").is_err());
+    assert!(Intent::new("tickets.read", "project/*").is_err());
+    assert!(VerifyRequest::new("", b"").required_intent.is_none());
 }

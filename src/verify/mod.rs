@@ -2,6 +2,7 @@
 //! [`VerifiedHandoff`] or a [`Rejection`] with a stable reason code, recorded in the audit log.
 
 mod link_cache;
+mod request;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::wire::jws::{self, Kind};
 use crate::wire::{AgentId, KeyId, TaskId, TokenId};
 use link_cache::LinkCache;
 pub use link_cache::LinkCacheStats;
+pub use request::VerifyRequest;
 
 /// What the verifier does with a handoff that passed every check when its audit record cannot
 /// be kept. A denial is a denial either way.
@@ -143,16 +145,23 @@ impl VerifiedHandoff {
 
 /// Verifies handoffs addressed to one agent.
 pub trait Verifier: fmt::Debug + Send + Sync {
-    /// Verifies an envelope and its payload, records the decision, and returns the verified
-    /// handoff or the rejection.
+    /// Verifies one request (an envelope, its payload, and what the caller knows about the
+    /// request: see [`VerifyRequest`]), records the decision, and returns the verified handoff
+    /// or the rejection.
+    fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<VerifiedHandoff, Rejection>;
+
+    /// Verifies an envelope and its payload with the caller's context: the common case of
+    /// [`verify_request`](Verifier::verify_request), with no required intent.
     fn verify(
         &self,
         envelope: &str,
         payload: &[u8],
         context: &RequestContext,
-    ) -> Result<VerifiedHandoff, Rejection>;
+    ) -> Result<VerifiedHandoff, Rejection> {
+        self.verify_request(&VerifyRequest::new(envelope, payload).context(context))
+    }
 
-    /// Records a refusal decided before [`verify`](Verifier::verify) could run, by a transport
+    /// Records a refusal decided before [`verify_request`](Verifier::verify_request) could run, by a transport
     /// binding (no envelope header, an oversize body, a request no route accepts), so that
     /// every decision leaves an audit record. `envelope` is the envelope text if there was
     /// one: its claims are recorded as *claimed*. The default does nothing;
@@ -425,13 +434,8 @@ impl HandoffVerifier {
     /// SPEC section 6, step by step. (What a denied input claimed is collected afterwards, by
     /// [`claimed_facts`], so the accepting path copies nothing for the audit record of a
     /// denial.)
-    fn check(
-        &self,
-        wire: &str,
-        payload: &[u8],
-        context: &RequestContext,
-        now: UnixTime,
-    ) -> Result<Accepted, Denied> {
+    fn check(&self, request: &VerifyRequest<'_>, now: UnixTime) -> Result<Accepted, Denied> {
+        let (wire, payload, context) = (request.envelope, request.payload, request.context);
         let env_loc = Location::Envelope;
 
         // 1. Size, JWS form, header, JSON and claim syntax of the envelope.
@@ -479,7 +483,7 @@ impl HandoffVerifier {
         // 4b. The intent the endpoint requires, when the caller's binding names one: exact
         // action and resource. Checked once the intent is known to be signed by the sender,
         // before the chain's signatures and the stores are worth asking [intent_not_granted].
-        if let Some(required) = context.required_intent() {
+        if let Some(required) = request.required_intent {
             if required.action() != env.intent.action()
                 || required.resource() != env.intent.resource()
             {
@@ -552,6 +556,7 @@ impl HandoffVerifier {
             envelope_expires_at: env.exp,
             now,
             context,
+            route_action: request.route_action,
         });
         if !decision.is_allowed() {
             return Err(Denied {
@@ -940,15 +945,10 @@ impl HandoffVerifier {
 }
 
 impl Verifier for HandoffVerifier {
-    fn verify(
-        &self,
-        envelope: &str,
-        payload: &[u8],
-        context: &RequestContext,
-    ) -> Result<VerifiedHandoff, Rejection> {
+    fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<VerifiedHandoff, Rejection> {
         let now = self.clock.now();
-        let outcome = self.check(envelope, payload, context, now);
-        self.record(outcome, envelope, now)
+        let outcome = self.check(request, now);
+        self.record(outcome, request.envelope, now)
     }
 
     fn record_refusal(&self, rejection: &Rejection, envelope: Option<&str>) {
