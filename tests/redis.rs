@@ -9,6 +9,7 @@ mod common;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
+use agent_handoff::error::StoreErrorKind;
 use agent_handoff::limits::DEFAULT_RETENTION;
 use agent_handoff::store::redis::RedisOptions;
 use agent_handoff::store::redis::RedisReplayCache;
@@ -360,6 +361,14 @@ fn without_redis_nothing_is_allowed() {
     // Writes say they did not reach Redis (the local view still holds them).
     let e = revs.revoke_agent(w.mallory.id()).unwrap_err();
     assert!(e.problem().contains("this instance only"), "{e}");
+    // Typed: the kind says what failed, the source is Redis's own error.
+    assert_eq!(e.kind(), StoreErrorKind::Unreachable, "{e}");
+    let source = std::error::Error::source(&e).expect("the redis error is the source");
+    assert!(source.downcast_ref::<::redis::RedisError>().is_some());
+    let stale = revs.wait_until_synced(Duration::ZERO).unwrap_err();
+    assert_eq!(stale.kind(), StoreErrorKind::Stale, "{stale}");
+    let e = replay(&url, &w).ping().unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Unreachable, "{e}");
 }
 
 // ------------------------------------------------------------------- configuration, auth
@@ -664,6 +673,7 @@ fn a_revocation_redis_refused_is_reported_and_no_announcement_undoes_it() {
     refuse_writes(&url, true);
     let err = revs.revoke_token(grant.id(), w.now()).unwrap_err();
     assert!(err.problem().contains("OOM"), "{err}");
+    assert_eq!(err.kind(), StoreErrorKind::Full, "{err}");
     assert!(
         err.problem().contains(
             "the revocation was not written to redis, so the other replicas do not enforce it"
@@ -808,6 +818,7 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
     // A write through the broken key names it too.
     let err = revs.revoke_token(grant.id(), w.now()).unwrap_err();
     assert!(err.problem().contains("WRONGTYPE"), "{err}");
+    assert_eq!(err.kind(), StoreErrorKind::WrongType, "{err}");
     assert!(err.problem().contains(&format!("`{key}`")), "{err}");
 
     // Deleting it restores service by itself (the pinned revocation still holds here).
