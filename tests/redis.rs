@@ -406,6 +406,18 @@ fn auth_comes_from_the_url_and_secrets_stay_out_of_errors_and_debug() {
     assert!(!e.to_string().contains("pw-in-url"), "{e}");
     let e = RedisRevocations::open("redis://:pw-in-url@/0").unwrap_err();
     assert!(!e.to_string().contains("pw-in-url"), "{e}");
+    assert!(!format!("{e:?}").contains("pw-in-url"), "{e:?}");
+    assert!(
+        matches!(
+            &e,
+            Error::StoreConfig {
+                store: "redis",
+                source: Some(_),
+                ..
+            }
+        ),
+        "{e}"
+    );
     let mut o = options();
     o.heartbeat = o.staleness_bound;
     assert!(RedisRevocations::open_with(&good, &o).is_err());
@@ -418,7 +430,8 @@ fn auth_comes_from_the_url_and_secrets_stay_out_of_errors_and_debug() {
     o.retention = Duration::MAX;
     let e = RedisRevocations::open_with(&good, &o).unwrap_err();
     assert!(
-        matches!(&e, Error::Config(m) if m.contains("`retention`") && m.contains("10 years")),
+        matches!(&e, Error::StoreConfig { store: "redis", problem, .. }
+            if problem.contains("`retention`") && problem.contains("10 years")),
         "{e}"
     );
     let mut o = options();

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::escape::{escape_text, Escaped};
 
@@ -339,9 +340,68 @@ pub enum Error {
         /// What is wrong, with the line where known.
         problem: String,
     },
-    /// The verifier's configuration is incomplete or inconsistent.
+    /// The verifier's configuration is incomplete or inconsistent: its builder has no audit
+    /// sink, or a limit is out of its range.
     #[error("verifier configuration: {}", Escaped(.0))]
     Config(String),
+    /// The revocation store forgets a token or task revocation before a revoked token stops
+    /// passing the verifier's time checks (SPEC section 6 step 8), so a revoked credential
+    /// would verify again. The verifier's builder refuses such a store.
+    #[error(
+        "verifier configuration: the revocation store forgets a token or task revocation {} s \
+         after it is made, but a revoked token can still pass this verifier's time checks for \
+         {} s (max_token_ttl {} s + leeway {} s), so it would verify again: give the store a \
+         retention of at least {} s (`MemoryRevocations::with_retention`, \
+         `RedisOptions::retention`), or lower max_token_ttl or leeway",
+        retention.as_secs(),
+        required.as_secs(),
+        max_token_ttl.as_secs(),
+        leeway.as_secs(),
+        required.as_secs()
+    )]
+    RetentionTooShort {
+        /// How long the store keeps a revocation
+        /// ([`Revocations::retention`](crate::store::Revocations::retention)).
+        retention: Duration,
+        /// The least retention this verifier needs
+        /// ([`required_retention`](crate::store::required_retention) of the two below).
+        required: Duration,
+        /// The verifier's longest token lifetime.
+        max_token_ttl: Duration,
+        /// The verifier's clock leeway.
+        leeway: Duration,
+    },
+    /// A store's options are invalid or inconsistent (a zero timeout, a heartbeat not shorter
+    /// than the staleness bound, a bad namespace), or its address does not parse. The message
+    /// never repeats the address: it may hold a password.
+    #[error("{store} configuration: {}", Escaped(problem))]
+    StoreConfig {
+        /// Which store (`redis`).
+        store: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+        /// The client library's error, if it gave one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// A background thread (a store's subscriber) could not be started.
+    #[error("cannot start the {what}: {}", Escaped(&source.to_string()))]
+    Thread {
+        /// Which thread (`revocation subscriber`).
+        what: &'static str,
+        /// Why the system refused it.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A revocations file (SPEC section 9) was refused: it is not valid JSON of the
+    /// revocations format.
+    #[error("revocations file `{}`: {}", shown(path), Escaped(problem))]
+    RevocationsFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A file was refused before its content was parsed: it is not a regular file, or it is
     /// larger than the limit for its kind. Every file the crate loads is read this way (see
     /// [`read_regular_file`](crate::file::read_regular_file)).

@@ -111,8 +111,8 @@ impl RedisOptions {
     fn validate(&self) -> Result<(), Error> {
         let zero = |name: &str, d: Duration| {
             if d.is_zero() {
-                Err(Error::Config(format!(
-                    "redis option `{name}` is zero; give it a positive duration"
+                Err(config(format!(
+                    "option `{name}` is zero; give it a positive duration"
                 )))
             } else {
                 Ok(())
@@ -127,16 +127,16 @@ impl RedisOptions {
         // Redis prints sorted-set scores with 17 significant digits: far larger values come
         // back in exponent form, which no replica could read (every one would deny).
         if self.retention > MAX_RETENTION {
-            return Err(Error::Config(format!(
-                "redis `retention` ({} s) is longer than the {} s (10 years) this store can keep; \
+            return Err(config(format!(
+                "`retention` ({} s) is longer than the {} s (10 years) this store can keep; \
                  revocations of tokens and tasks only need `max_token_ttl + leeway`",
                 self.retention.as_secs(),
                 MAX_RETENTION.as_secs()
             )));
         }
         if self.heartbeat >= self.staleness_bound {
-            return Err(Error::Config(format!(
-                "redis `heartbeat` ({} ms) must be shorter than `staleness_bound` ({} ms); \
+            return Err(config(format!(
+                "`heartbeat` ({} ms) must be shorter than `staleness_bound` ({} ms); \
                  a third of it or less is a good choice",
                 self.heartbeat.as_millis(),
                 self.staleness_bound.as_millis()
@@ -148,12 +148,21 @@ impl RedisOptions {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
         {
-            return Err(Error::Config(format!(
-                "redis namespace `{}` must be non-empty `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, `:`",
+            return Err(config(format!(
+                "namespace `{}` must be non-empty `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, `:`",
                 self.namespace.chars().take(64).collect::<String>()
             )));
         }
         Ok(())
+    }
+}
+
+/// Invalid or inconsistent [`RedisOptions`].
+fn config(problem: String) -> Error {
+    Error::StoreConfig {
+        store: "redis",
+        problem,
+        source: None,
     }
 }
 
@@ -164,11 +173,13 @@ const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Parses a Redis URL without connecting. The error never repeats the URL (it may hold a
 /// password); the `redis` crate's parse errors are fixed texts.
 fn client(url: &str) -> Result<Client, Error> {
-    Client::open(url).map_err(|e| {
-        Error::Config(format!(
-            "the redis url is not valid ({e}); use `redis://[user:password@]host:port/db` \
+    Client::open(url).map_err(|e| Error::StoreConfig {
+        store: "redis",
+        problem: format!(
+            "the url is not valid ({e}); use `redis://[user:password@]host:port/db` \
              (or `rediss://` with the `redis` crate's `tls-rustls` feature enabled)"
-        ))
+        ),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -642,7 +653,10 @@ impl RedisRevocations {
         let worker = std::thread::Builder::new()
             .name("agent-handoff-revocations".to_owned())
             .spawn(move || subscriber.run())
-            .map_err(|e| Error::Config(format!("cannot start the revocation subscriber: {e}")))?;
+            .map_err(|source| Error::Thread {
+                what: "revocation subscriber",
+                source,
+            })?;
         Ok(RedisRevocations {
             address: address(&client),
             pool: Pool::new(client, options, REVOCATIONS),

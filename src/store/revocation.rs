@@ -304,8 +304,9 @@ impl MemoryRevocations {
             "reading revocations file",
             crate::limits::MAX_REVOCATIONS_BYTES,
         )?;
-        MemoryRevocations::from_json(&text, now).map_err(|problem| {
-            Error::Config(format!("revocations file `{}`: {problem}", path.display()))
+        MemoryRevocations::from_json(&text, now).map_err(|problem| Error::RevocationsFile {
+            path: path.to_owned(),
+            problem,
         })
     }
 
