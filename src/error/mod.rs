@@ -620,6 +620,7 @@ impl StoreError {
     }
 
     /// The same failure (store, kind, source), explained by `problem` instead.
+    #[cfg(feature = "redis")]
     pub(crate) fn explained(mut self, problem: String) -> StoreError {
         self.problem = problem;
         self
