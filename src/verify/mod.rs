@@ -161,7 +161,7 @@ pub trait Verifier: fmt::Debug + Send + Sync {
         self.verify_request(&VerifyRequest::new(envelope, payload).context(context))
     }
 
-    /// Records a refusal decided before [`verify_request`](Verifier::verify_request) could run, by a transport
+    /// Records a refusal decided before [`verify`](Verifier::verify) could run, by a transport
     /// binding (no envelope header, an oversize body, a request no route accepts), so that
     /// every decision leaves an audit record. `envelope` is the envelope text if there was
     /// one: its claims are recorded as *claimed*. The default does nothing;
