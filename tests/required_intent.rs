@@ -134,3 +134,58 @@ fn a_required_intent_must_itself_be_concrete() {
     assert!(Intent::new("tickets.read", "project/*").is_err());
     assert!(VerifyRequest::new("", b"").required_intent.is_none());
 }
+
+#[test]
+fn the_route_action_reaches_the_policy_only_by_whole_segments() {
+    // A deny rule written for the route's action applies to the method-extended intent when
+    // the binding names the route's action, and only then.
+    let w = World::new();
+    let policy: RulePolicy = r#"
+version = "t1"
+
+[[rule]]
+name = "no-ticket-reads"
+effect = "deny"
+actions = ["tickets.read"]
+
+[[rule]]
+name = "tickets"
+effect = "allow"
+actions = ["tickets.*"]
+"#
+    .parse()
+    .unwrap();
+    let v = w
+        .verifier_builder(&w.executor)
+        .policy(policy)
+        .build()
+        .unwrap();
+    let seal = || {
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read.post", "project/alpha/123")
+            .unwrap()
+            .payload(PAYLOAD)
+            .chain([w.grant()])
+            .issued_at(w.now())
+            .seal()
+            .unwrap()
+    };
+    let required = route("tickets.read.post", "project/alpha/123");
+    let on_route = |env: &HandoffEnvelope, route_action: &str| {
+        v.verify_request(
+            &VerifyRequest::new(env.as_str(), PAYLOAD)
+                .required_intent(&required)
+                .route_action(route_action),
+        )
+    };
+    assert_reason(on_route(&seal(), "tickets.read"), Reason::PolicyDenied);
+    assert_eq!(
+        w.audit.records().last().unwrap().policy(),
+        Some("no-ticket-reads")
+    );
+    // Not a whole-segment prefix of the intent's action: ignored, the allow rule decides.
+    on_route(&seal(), "tickets.rea").unwrap();
+    // No route action: the intent's own action only.
+    verify_on(&v, seal().as_str(), PAYLOAD, &required).unwrap();
+}
