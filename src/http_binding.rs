@@ -15,7 +15,7 @@
 //!   the one intent that route performs, the layer appends the request method to the action
 //!   (`tickets.read` on `POST` requires `tickets.read.post`), and the verifier refuses an
 //!   envelope whose intent names another action or resource with `intent_not_granted`
-//!   ([`RequestContext::require_intent`]), so a captured header is useless on another endpoint or
+//!   ([`VerifyRequest::required_intent`]), so a captured header is useless on another endpoint or
 //!   with another method;
 //! - the body is read within a deadline ([`DEFAULT_BODY_DEADLINE`]); a body that does not
 //!   arrive in time is refused with `408` and `timeout`;
@@ -61,7 +61,7 @@ use crate::error::{Error, Location, Reason, Rejection};
 use crate::grant::{EnvelopeBuilder, Intent};
 pub use crate::limits::{DEFAULT_BODY_DEADLINE, DEFAULT_MAX_BODY};
 use crate::policy::RequestContext;
-use crate::verify::{VerifiedHandoff, Verifier};
+use crate::verify::{VerifiedHandoff, Verifier, VerifyRequest};
 
 /// The request header that carries the compact envelope: `Agent-Handoff`.
 pub const HANDOFF_HEADER: HeaderName = HeaderName::from_static("agent-handoff");
@@ -69,7 +69,7 @@ pub const HANDOFF_HEADER: HeaderName = HeaderName::from_static("agent-handoff");
 type RouteFn = dyn Fn(&Parts) -> Option<Intent> + Send + Sync;
 type ContextFn = dyn Fn(&Parts) -> RequestContext + Send + Sync;
 
-/// Where [`Verifier::verify`] runs.
+/// Where [`Verifier::verify_request`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Execution {
@@ -149,7 +149,8 @@ impl HandoffLayer {
     }
 
     /// The request-time [`RequestContext`] for each request, from its parts (default: empty). The
-    /// layer adds the route's required intent to it.
+    /// layer gives the verifier the route's required intent beside it
+    /// ([`VerifyRequest::required_intent`]).
     pub fn context<C>(mut self, context: C) -> HandoffLayer
     where
         C: Fn(&Parts) -> RequestContext + Send + Sync + 'static,
@@ -194,15 +195,51 @@ impl HandoffLayer {
         // later refusal can record what the envelope claimed; refused after the route.
         let header = envelope_header(parts);
         let claimed = header.as_ref().ok().cloned();
+        let (route, action) = self.route(parts, claimed)?;
+        let envelope = header?;
+        let payload = self.read_body(parts, body, &envelope).await?;
+        let Some(endpoint) = Endpoint::new(&route, &action) else {
+            return Err(Refusal::layer(
+                Reason::IntentNotGranted,
+                "the route's intent is not a concrete intent",
+                Some(envelope),
+            ));
+        };
+        let input = Input {
+            envelope,
+            payload,
+            context: (self.context)(parts),
+            endpoint,
+        };
+        let (handoff, input) = self.verify(input).await.map_err(Refusal::Verified)?;
 
+        // The verifier honoured the required intent; check again in case a custom `Verifier`
+        // ignores it.
+        let required = &input.endpoint.required;
+        if handoff.intent().action() != required.action()
+            || handoff.intent().resource() != required.resource()
+        {
+            return Err(Refusal::layer(
+                Reason::IntentNotGranted,
+                "the verified intent is not the one this endpoint requires",
+                Some(input.envelope),
+            ));
+        }
+        Ok((handoff, input.payload))
+    }
+
+    /// The route function's intent for this request, and the action the endpoint requires:
+    /// the route's action with the request method appended. `claimed` is the envelope, for the
+    /// record of a refusal.
+    fn route(&self, parts: &Parts, claimed: Option<String>) -> Result<(Intent, String), Refusal> {
         // The route decides the intent; a route without one takes no handoff.
-        let route = (self.route)(parts).ok_or_else(|| {
-            Refusal::layer(
+        let Some(route) = (self.route)(parts) else {
+            return Err(Refusal::layer(
                 Reason::IntentNotGranted,
                 "no intent is derived from this request's route",
-                claimed.clone(),
-            )
-        })?;
+                claimed,
+            ));
+        };
         if !is_canonical_resource(route.resource()) {
             return Err(Refusal::layer(
                 Reason::IntentNotGranted,
@@ -211,16 +248,24 @@ impl HandoffLayer {
             ));
         }
         // The method is part of the action: an envelope for `POST` is refused on `GET`.
-        let action = method_action(route.action(), parts.method.as_str()).ok_or_else(|| {
-            Refusal::layer(
+        let Some(action) = method_action(route.action(), parts.method.as_str()) else {
+            return Err(Refusal::layer(
                 Reason::IntentNotGranted,
                 "no action is derived for this request method (methods are `[A-Z0-9_-]`, up to 32 characters, and the action with its `.<method>` suffix at most 128)",
-                claimed.clone(),
-            )
-        })?;
-        let envelope = header?;
+                claimed,
+            ));
+        };
+        Ok((route, action))
+    }
 
-        // The body, read once, bounded: refuse a declared length over the limit unread.
+    /// The request body, read once, bounded in size and in time.
+    async fn read_body<B>(&self, parts: &Parts, body: B, envelope: &str) -> Result<Bytes, Refusal>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let refuse = |reason, detail| Refusal::layer(reason, detail, Some(envelope.to_owned()));
+        // Refuse a declared length over the limit unread.
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
@@ -228,69 +273,34 @@ impl HandoffLayer {
             .and_then(|v| v.parse::<u64>().ok());
         let too_large = "the request body is larger than this endpoint accepts";
         if declared.is_some_and(|n| n > self.max_body as u64) {
-            return Err(Refusal::layer(Reason::TooLarge, too_large, Some(envelope)));
+            return Err(refuse(Reason::TooLarge, too_large));
         }
         // ... and bounded in time: a client that trickles its body holds a worker at most
         // `body_deadline`.
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Refusal::layer(
+            return Err(refuse(
                 Reason::Unavailable,
                 "the body deadline needs a tokio runtime: run the service on one",
-                Some(envelope),
             ));
         }
         let read = tokio::time::timeout(
             self.body_deadline,
             Limited::new(body, self.max_body).collect(),
         );
-        let payload = match read.await {
-            Ok(Ok(collected)) => collected.to_bytes(),
+        match read.await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(Refusal::layer(Reason::TooLarge, too_large, Some(envelope)))
+                Err(refuse(Reason::TooLarge, too_large))
             }
-            Ok(Err(_)) => {
-                return Err(Refusal::layer(
-                    Reason::Malformed,
-                    "the request body could not be read",
-                    Some(envelope),
-                ))
-            }
-            Err(_) => {
-                return Err(Refusal::layer(
-                    Reason::Timeout,
-                    "the request body did not arrive within the body deadline: send it at once, or raise `HandoffLayer::body_deadline`",
-                    Some(envelope),
-                ))
-            }
-        };
-
-        let context = match (self.context)(parts).require_intent(&action, route.resource()) {
-            // Policies judge the route's action too (`tickets.read` as well as
-            // `tickets.read.post`), so rules and tiers written for it keep applying.
-            Ok(context) => context.with_route_action(route.action()),
-            Err(_) => {
-                return Err(Refusal::layer(
-                    Reason::IntentNotGranted,
-                    "the route's intent is not a concrete intent",
-                    Some(envelope),
-                ))
-            }
-        };
-        let handoff = self
-            .verify(envelope.clone(), payload.clone(), context)
-            .await
-            .map_err(Refusal::Verified)?;
-
-        // The verifier honoured the required intent; check again in case a custom `Verifier`
-        // ignores the context.
-        if handoff.intent().action() != action || handoff.intent().resource() != route.resource() {
-            return Err(Refusal::layer(
-                Reason::IntentNotGranted,
-                "the verified intent is not the one this endpoint requires",
-                Some(envelope),
-            ));
+            Ok(Err(_)) => Err(refuse(
+                Reason::Malformed,
+                "the request body could not be read",
+            )),
+            Err(_) => Err(refuse(
+                Reason::Timeout,
+                "the request body did not arrive within the body deadline: send it at once, or raise `HandoffLayer::body_deadline`",
+            )),
         }
-        Ok((handoff, payload))
     }
 
     /// Records a refusal the layer decided itself, where verification runs (it may write to
@@ -326,28 +336,69 @@ impl HandoffLayer {
         reason
     }
 
-    async fn verify(
-        &self,
-        envelope: String,
-        payload: Bytes,
-        context: RequestContext,
-    ) -> Result<VerifiedHandoff, Reason> {
+    /// Runs the verifier where [`Execution`] says, and hands the input back with the verified
+    /// handoff.
+    async fn verify(&self, input: Input) -> Result<(VerifiedHandoff, Input), Reason> {
         let runtime = match self.execution {
             Execution::Blocking => tokio::runtime::Handle::try_current().ok(),
             Execution::Inline => None,
         };
-        let result = match runtime {
+        let (result, input) = match runtime {
             Some(runtime) => {
                 let verifier = Arc::clone(&self.verifier);
                 runtime
-                    .spawn_blocking(move || verifier.verify(&envelope, &payload, &context))
+                    .spawn_blocking(move || (input.verify(verifier.as_ref()), input))
                     .await
                     // The verification task panicked or was cancelled: fail closed.
                     .map_err(|_| Reason::Unavailable)?
             }
-            None => self.verifier.verify(&envelope, &payload, &context),
+            None => (input.verify(self.verifier.as_ref()), input),
         };
-        result.map_err(|rejection| rejection.reason())
+        match result {
+            Ok(handoff) => Ok((handoff, input)),
+            Err(rejection) => Err(rejection.reason()),
+        }
+    }
+}
+
+/// The intent an endpoint performs (SPEC section 10): what the verifier requires of the
+/// envelope, and the route's own action for the policy.
+struct Endpoint {
+    /// The route's intent with the request method appended to its action.
+    required: Intent,
+    /// The route's action, without the method: policies judge the action as the route names
+    /// it too (`tickets.read` as well as `tickets.read.post`), so rules and tiers written for
+    /// it keep applying.
+    route_action: String,
+}
+
+impl Endpoint {
+    /// The endpoint of a route intent and the action with the method; `None` if they do not
+    /// make a concrete intent.
+    fn new(route: &Intent, action: &str) -> Option<Endpoint> {
+        Some(Endpoint {
+            required: Intent::new(action, route.resource()).ok()?,
+            route_action: route.action().to_owned(),
+        })
+    }
+}
+
+/// What the layer hands the verifier, owned so that it can move to the blocking pool.
+struct Input {
+    envelope: String,
+    payload: Bytes,
+    context: RequestContext,
+    endpoint: Endpoint,
+}
+
+impl Input {
+    fn verify(&self, verifier: &dyn Verifier) -> Result<VerifiedHandoff, Rejection> {
+        verifier.verify_request(
+            &VerifyRequest::new(&self.envelope, &self.payload)
+                .context(&self.context)
+                .required_intent(&self.endpoint.required)
+                .route_action(&self.endpoint.route_action),
+        )
     }
 }
 

@@ -12,7 +12,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::escape::{escape_text, Escaped};
 
@@ -382,9 +383,68 @@ pub enum Error {
         /// What is wrong, with the line where known.
         problem: String,
     },
-    /// The verifier's configuration is incomplete or inconsistent.
+    /// The verifier's configuration is incomplete or inconsistent: its builder has no audit
+    /// sink, or a limit is out of its range.
     #[error("verifier configuration: {}", Escaped(.0))]
     Config(String),
+    /// The revocation store forgets a token or task revocation before a revoked token stops
+    /// passing the verifier's time checks (SPEC section 6 step 8), so a revoked credential
+    /// would verify again. The verifier's builder refuses such a store.
+    #[error(
+        "verifier configuration: the revocation store forgets a token or task revocation {} s \
+         after it is made, but a revoked token can still pass this verifier's time checks for \
+         {} s (max_token_ttl {} s + leeway {} s), so it would verify again: give the store a \
+         retention of at least {} s (`MemoryRevocations::with_retention`, \
+         `RedisOptions::retention`), or lower max_token_ttl or leeway",
+        retention.as_secs(),
+        required.as_secs(),
+        max_token_ttl.as_secs(),
+        leeway.as_secs(),
+        required.as_secs()
+    )]
+    RetentionTooShort {
+        /// How long the store keeps a revocation
+        /// ([`Revocations::retention`](crate::store::Revocations::retention)).
+        retention: Duration,
+        /// The least retention this verifier needs
+        /// ([`required_retention`](crate::store::required_retention) of the two below).
+        required: Duration,
+        /// The verifier's longest token lifetime.
+        max_token_ttl: Duration,
+        /// The verifier's clock leeway.
+        leeway: Duration,
+    },
+    /// A store's options are invalid or inconsistent (a zero timeout, a heartbeat not shorter
+    /// than the staleness bound, a bad namespace), or its address does not parse. The message
+    /// never repeats the address: it may hold a password.
+    #[error("{store} configuration: {}", Escaped(problem))]
+    StoreConfig {
+        /// Which store (`redis`).
+        store: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+        /// The client library's error, if it gave one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// A background thread (a store's subscriber) could not be started.
+    #[error("cannot start the {what}: {}", Escaped(&source.to_string()))]
+    Thread {
+        /// Which thread (`revocation subscriber`).
+        what: &'static str,
+        /// Why the system refused it.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A revocations file (SPEC section 9) was refused: it is not valid JSON of the
+    /// revocations format.
+    #[error("revocations file `{}`: {}", shown(path), Escaped(problem))]
+    RevocationsFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A file was refused before its content was parsed: it is not a regular file, or it is
     /// larger than the limit for its kind. Every file the crate loads is read this way (see
     /// [`read_regular_file`](crate::file::read_regular_file)).
@@ -478,20 +538,135 @@ impl Error {
 
 /// A store (revocations, replay cache, audit sink) could not answer. The verifier turns this
 /// into a [`Reason::Unavailable`] rejection: it fails closed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{store} unavailable: {}", Escaped(problem))]
+///
+/// It says which store failed ([`store`](StoreError::store)), what kind of failure it was
+/// ([`kind`](StoreError::kind), for programs: retry a timeout, page someone for a full store),
+/// what went wrong in words ([`problem`](StoreError::problem)), and keeps the underlying error
+/// when there is one (`std::error::Error::source`, for example a `redis::RedisError`).
+///
+/// `Display` is `<store> unavailable: <problem>`, escaped, and self-contained: the verifier
+/// records a store failure by its `Display` (rejection detail, audit record), so the problem
+/// quotes what the source said where that helps (a Redis `OOM` or `WRONGTYPE` reply); an
+/// error report that also prints the source chain shows it once more. Neither ever holds
+/// credentials: stores name where they connect without the password.
+///
+/// `Clone` (the source is shared). Two store errors are equal when their store, kind and
+/// problem are (the source is not compared: errors of other crates rarely are comparable), so
+/// `assert_eq!(cache.check_and_insert(..), Ok(Freshness::Fresh))` works.
+#[derive(Clone, Debug)]
 pub struct StoreError {
     store: &'static str,
+    kind: StoreErrorKind,
     problem: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// What kind of failure a [`StoreError`] is. Every kind fails closed the same way; the kind
+/// tells an operator or a program what to do about it. The set may grow, so match with a
+/// wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached: the connection was refused, dropped or failed.
+    Unreachable,
+    /// The store did not answer in time.
+    Timeout,
+    /// The store is out of memory or space and refused a write (Redis `OOM`, a full disk).
+    Full,
+    /// A key holds a value of another type than this library writes there: something else
+    /// wrote under its namespace (Redis `WRONGTYPE`).
+    WrongType,
+    /// The store answered something this library does not expect (a reply of the wrong
+    /// shape, an error reply it does not know).
+    Protocol,
+    /// A replicated view is older than its staleness bound, or was never synchronised: it is
+    /// not trusted until the store answers again.
+    Stale,
+    /// The store's in-process state is unusable: a lock was poisoned by a thread that panicked
+    /// while holding it.
+    Poisoned,
+    /// Any other failure; the problem says what. What [`StoreError::new`] gives.
+    Other,
+}
+
+impl StoreErrorKind {
+    /// A short lowercase name (`timeout`, `wrong type`, ...), for logs and metrics labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreErrorKind::Unreachable => "unreachable",
+            StoreErrorKind::Timeout => "timeout",
+            StoreErrorKind::Full => "full",
+            StoreErrorKind::WrongType => "wrong type",
+            StoreErrorKind::Protocol => "protocol",
+            StoreErrorKind::Stale => "stale",
+            StoreErrorKind::Poisoned => "poisoned",
+            StoreErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl StoreError {
-    /// A store error: which store, and what went wrong (no secrets, no payloads).
+    /// A store error: which store, and what went wrong in words (no secrets, no payloads), of
+    /// kind [`StoreErrorKind::Other`] and without a source. Custom stores (a
+    /// [`ReplayCache`](crate::store::ReplayCache), [`Revocations`](crate::store::Revocations),
+    /// an [`AuditSink`](crate::audit::AuditSink)) say more with
+    /// [`with_kind`](StoreError::with_kind) and [`with_source`](StoreError::with_source).
+    ///
+    /// ```
+    /// use agent_handoff::error::{StoreError, StoreErrorKind};
+    /// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer after 200 ms");
+    /// let err = StoreError::new("replay cache", "the cache did not answer in time")
+    ///     .with_kind(StoreErrorKind::Timeout)
+    ///     .with_source(io);
+    /// assert_eq!(err.kind(), StoreErrorKind::Timeout);
+    /// assert_eq!(err.to_string(), "replay cache unavailable: the cache did not answer in time");
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// ```
     pub fn new(store: &'static str, problem: impl Into<String>) -> StoreError {
         StoreError {
             store,
+            kind: StoreErrorKind::Other,
             problem: problem.into(),
+            source: None,
         }
+    }
+
+    /// The same error, of this kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: StoreErrorKind) -> StoreError {
+        self.kind = kind;
+        self
+    }
+
+    /// The same error, caused by `source` (the client library's error, an I/O error). It is
+    /// returned by `std::error::Error::source`; its text is not added to the problem, so
+    /// quote it there when people need it (never when it could hold a credential).
+    #[must_use]
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> StoreError {
+        self.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// A store error of kind [`StoreErrorKind::Poisoned`]: a lock of `store` was poisoned.
+    pub(crate) fn poisoned(store: &'static str) -> StoreError {
+        StoreError::new(store, "lock poisoned").with_kind(StoreErrorKind::Poisoned)
+    }
+
+    /// The same failure (store, kind, source), explained by `problem` instead.
+    #[cfg(feature = "redis")]
+    pub(crate) fn explained(mut self, problem: String) -> StoreError {
+        self.problem = problem;
+        self
     }
 
     /// Which store failed (`replay cache`, `revocations`, `audit sink`, ...).
@@ -500,9 +675,37 @@ impl StoreError {
         self.store
     }
 
-    /// What went wrong.
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// What went wrong, in words.
     #[must_use]
     pub fn problem(&self) -> &str {
         &self.problem
+    }
+}
+
+impl PartialEq for StoreError {
+    fn eq(&self, other: &StoreError) -> bool {
+        self.store == other.store && self.kind == other.kind && self.problem == other.problem
+    }
+}
+
+impl Eq for StoreError {}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} unavailable: {}", self.store, Escaped(&self.problem))
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

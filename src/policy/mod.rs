@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::clock::UnixTime;
-use crate::error::Error;
 use crate::grant::{ArgValue, Capability, HandoffMode, Intent, VerifiedLink};
 use crate::wire::AgentId;
 
@@ -32,8 +31,6 @@ use crate::wire::AgentId;
 #[non_exhaustive]
 pub struct RequestContext {
     attributes: BTreeMap<String, ArgValue>,
-    required_intent: Option<Intent>,
-    route_action: Option<String>,
 }
 
 impl RequestContext {
@@ -41,6 +38,13 @@ impl RequestContext {
     #[must_use]
     pub fn new() -> RequestContext {
         RequestContext::default()
+    }
+
+    /// An empty context, in a constant expression (for a `static`).
+    pub(crate) const fn empty() -> RequestContext {
+        RequestContext {
+            attributes: BTreeMap::new(),
+        }
     }
 
     /// Adds or replaces an attribute.
@@ -66,44 +70,6 @@ impl RequestContext {
     #[must_use]
     pub fn attributes(&self) -> &BTreeMap<String, ArgValue> {
         &self.attributes
-    }
-
-    /// Requires the envelope's intent to name exactly this action and resource: the
-    /// verifier refuses any other with `intent_not_granted`, right after the envelope's
-    /// signature, audience and time window are checked and before the chain is. A transport
-    /// binding sets it from the endpoint the request arrived at (the HTTP binding derives it
-    /// from the route), so a captured envelope cannot be used on another endpoint.
-    /// The intent's arguments are not compared: they are checked against the chain's limits.
-    ///
-    /// ```
-    /// use agent_handoff::RequestContext;
-    /// let ctx = RequestContext::new().require_intent("tickets.read", "project/alpha/123")?;
-    /// assert_eq!(ctx.required_intent().map(|i| i.action()), Some("tickets.read"));
-    /// # Ok::<(), agent_handoff::Error>(())
-    /// ```
-    pub fn require_intent(mut self, action: &str, resource: &str) -> Result<RequestContext, Error> {
-        self.required_intent = Some(Intent::new(action, resource)?);
-        Ok(self)
-    }
-
-    /// The intent the endpoint requires, if a binding set one (its arguments are empty).
-    #[must_use]
-    pub fn required_intent(&self) -> Option<&Intent> {
-        self.required_intent.as_ref()
-    }
-
-    /// Names the route's own action when a binding extends it into the required action (the
-    /// HTTP binding requires `tickets.read.post` for the route action `tickets.read`), so that
-    /// policies judge the action as the route names it too: [`PolicyRequest::actions`] then
-    /// yields both, and a rule or tier written for `tickets.read` applies to the request.
-    ///
-    /// It is used only when the verified intent's action is exactly this action, `.`, and one
-    /// more segment; otherwise it is ignored, so it can never make a policy see an action the
-    /// envelope does not name by whole segments.
-    #[must_use]
-    pub fn with_route_action(mut self, action: &str) -> RequestContext {
-        self.route_action = Some(action.to_owned());
-        self
     }
 }
 
@@ -131,17 +97,24 @@ pub struct PolicyRequest<'a> {
     pub now: UnixTime,
     /// The caller's context.
     pub context: &'a RequestContext,
+    /// The route's own action as the transport binding named it
+    /// ([`VerifyRequest::route_action`](crate::verify::VerifyRequest::route_action)); read it
+    /// through [`actions`](PolicyRequest::actions) and
+    /// [`route_action`](PolicyRequest::route_action), which apply it only where it names the
+    /// intent's action by whole segments.
+    pub(crate) route_action: Option<&'a str>,
 }
 
 impl PolicyRequest<'_> {
     /// The names under which a policy judges the intent's action: the intent's own action and,
-    /// when a binding named the route's action ([`RequestContext::with_route_action`]) and the intent's
-    /// action is that action plus one more `.` segment (the HTTP method), the route's action.
-    /// A rule or tier pattern applies when it matches any of them, so a deny rule or a tier
+    /// when a binding named the route's action
+    /// ([`VerifyRequest::route_action`](crate::verify::VerifyRequest::route_action)) and the
+    /// intent's action is that action plus one more `.` segment (the HTTP method), the route's
+    /// action. A rule or tier pattern applies when it matches any of them, so a deny rule or a tier
     /// written for `payments.execute` also catches `payments.execute.post` over HTTP.
     pub fn actions(&self) -> impl Iterator<Item = &str> {
         let full = self.intent.action();
-        let route = self.context.route_action.as_deref().filter(|route| {
+        let route = self.route_action.filter(|route| {
             full.strip_prefix(route)
                 .and_then(|rest| rest.strip_prefix('.'))
                 .is_some_and(|segment| !segment.is_empty() && !segment.contains('.'))

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use ::redis::{Client, Commands as _, Connection, RedisError, RedisResult};
 
 use crate::clock::UnixTime;
-use crate::error::{Error, StoreError};
+use crate::error::{Error, StoreError, StoreErrorKind};
 use crate::limits::DEFAULT_RETENTION;
 use crate::store::{
     Freshness, MemoryRevocations, ReplayCache, RevocationQuery, RevocationStats, Revocations,
@@ -111,8 +111,8 @@ impl RedisOptions {
     fn validate(&self) -> Result<(), Error> {
         let zero = |name: &str, d: Duration| {
             if d.is_zero() {
-                Err(Error::Config(format!(
-                    "redis option `{name}` is zero; give it a positive duration"
+                Err(config(format!(
+                    "option `{name}` is zero; give it a positive duration"
                 )))
             } else {
                 Ok(())
@@ -127,16 +127,16 @@ impl RedisOptions {
         // Redis prints sorted-set scores with 17 significant digits: far larger values come
         // back in exponent form, which no replica could read (every one would deny).
         if self.retention > MAX_RETENTION {
-            return Err(Error::Config(format!(
-                "redis `retention` ({} s) is longer than the {} s (10 years) this store can keep; \
+            return Err(config(format!(
+                "`retention` ({} s) is longer than the {} s (10 years) this store can keep; \
                  revocations of tokens and tasks only need `max_token_ttl + leeway`",
                 self.retention.as_secs(),
                 MAX_RETENTION.as_secs()
             )));
         }
         if self.heartbeat >= self.staleness_bound {
-            return Err(Error::Config(format!(
-                "redis `heartbeat` ({} ms) must be shorter than `staleness_bound` ({} ms); \
+            return Err(config(format!(
+                "`heartbeat` ({} ms) must be shorter than `staleness_bound` ({} ms); \
                  a third of it or less is a good choice",
                 self.heartbeat.as_millis(),
                 self.staleness_bound.as_millis()
@@ -148,12 +148,21 @@ impl RedisOptions {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
         {
-            return Err(Error::Config(format!(
-                "redis namespace `{}` must be non-empty `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, `:`",
+            return Err(config(format!(
+                "namespace `{}` must be non-empty `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, `:`",
                 self.namespace.chars().take(64).collect::<String>()
             )));
         }
         Ok(())
+    }
+}
+
+/// Invalid or inconsistent [`RedisOptions`].
+fn config(problem: String) -> Error {
+    Error::StoreConfig {
+        store: "redis",
+        problem,
+        source: None,
     }
 }
 
@@ -164,11 +173,13 @@ const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Parses a Redis URL without connecting. The error never repeats the URL (it may hold a
 /// password); the `redis` crate's parse errors are fixed texts.
 fn client(url: &str) -> Result<Client, Error> {
-    Client::open(url).map_err(|e| {
-        Error::Config(format!(
-            "the redis url is not valid ({e}); use `redis://[user:password@]host:port/db` \
+    Client::open(url).map_err(|e| Error::StoreConfig {
+        store: "redis",
+        problem: format!(
+            "the url is not valid ({e}); use `redis://[user:password@]host:port/db` \
              (or `rediss://` with the `redis` crate's `tls-rustls` feature enabled)"
-        ))
+        ),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -178,8 +189,35 @@ fn address(client: &Client) -> String {
     format!("{}/{}", info.addr(), info.redis_settings().db())
 }
 
+/// A Redis error as a store error: its kind, our words for it, and the error as its source.
 fn store_error(store: &'static str, e: &RedisError) -> StoreError {
     StoreError::new(store, redis_problem(e))
+        .with_kind(kind_of(e))
+        .with_source(e.clone())
+}
+
+/// What kind of store failure a Redis error is.
+fn kind_of(e: &RedisError) -> StoreErrorKind {
+    if e.is_timeout() {
+        StoreErrorKind::Timeout
+    } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
+        StoreErrorKind::Unreachable
+    } else if e.code() == Some("OOM") {
+        StoreErrorKind::Full
+    } else if e.code() == Some("WRONGTYPE") || e.kind() == ::redis::ErrorKind::UnexpectedReturnType
+    {
+        StoreErrorKind::WrongType
+    } else if matches!(
+        e.kind(),
+        ::redis::ErrorKind::Parse
+            | ::redis::ErrorKind::Server(_)
+            | ::redis::ErrorKind::Extension
+            | ::redis::ErrorKind::RESP3NotSupported
+    ) {
+        StoreErrorKind::Protocol
+    } else {
+        StoreErrorKind::Other
+    }
 }
 
 fn redis_problem(e: &RedisError) -> String {
@@ -378,10 +416,10 @@ impl ReplayCache for RedisReplayCache {
         match reply.as_deref() {
             Some("OK") => Ok(Freshness::Fresh),
             None => Ok(Freshness::Replayed),
-            Some(_) => Err(StoreError::new(
-                REPLAY,
-                "redis gave an unexpected answer to `SET NX`",
-            )),
+            Some(_) => Err(
+                StoreError::new(REPLAY, "redis gave an unexpected answer to `SET NX`")
+                    .with_kind(StoreErrorKind::Protocol),
+            ),
         }
     }
 }
@@ -436,7 +474,7 @@ impl Shared {
         self.view
             .read()
             .map(|v| v.clone())
-            .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))
+            .map_err(|_| StoreError::poisoned(REVOCATIONS))
     }
 
     fn mark_heard(&self, at: Instant) {
@@ -489,7 +527,7 @@ impl Shared {
         let heard = *self
             .heard
             .lock()
-            .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned(REVOCATIONS))?;
         match heard {
             None => Err(StoreError::new(
                 REVOCATIONS,
@@ -497,7 +535,8 @@ impl Shared {
                     "not yet synchronised with redis; denying until the first sync succeeds{}",
                     self.last_problem()
                 ),
-            )),
+            )
+            .with_kind(StoreErrorKind::Stale)),
             Some(at) if at.elapsed() > self.bound => Err(StoreError::new(
                 REVOCATIONS,
                 format!(
@@ -507,7 +546,8 @@ impl Shared {
                     self.bound.as_millis(),
                     self.last_problem()
                 ),
-            )),
+            )
+            .with_kind(StoreErrorKind::Stale)),
             Some(_) => Ok(()),
         }
     }
@@ -613,7 +653,10 @@ impl RedisRevocations {
         let worker = std::thread::Builder::new()
             .name("agent-handoff-revocations".to_owned())
             .spawn(move || subscriber.run())
-            .map_err(|e| Error::Config(format!("cannot start the revocation subscriber: {e}")))?;
+            .map_err(|source| Error::Thread {
+                what: "revocation subscriber",
+                source,
+            })?;
         Ok(RedisRevocations {
             address: address(&client),
             pool: Pool::new(client, options, REVOCATIONS),
@@ -666,18 +709,14 @@ impl RedisRevocations {
         // can lift it.
         local(&self.shared.pinned)?;
         local(&self.shared.view()?)?;
-        match self.pool.run(|con| remote(con)) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(StoreError::new(
-                REVOCATIONS,
-                format!(
-                    "{}; the revocation was not written to redis, so the other replicas do \
-                         not enforce it; it holds on this instance only (pinned: nothing read \
-                         from redis lifts it here): retry it",
-                    explain_write(e.problem(), keys)
-                ),
-            )),
-        }
+        self.pool.run(|con| remote(con)).map_err(|e| {
+            let explained = explain_write(&e, keys);
+            e.explained(format!(
+                "{explained}; the revocation was not written to redis, so the other replicas do \
+                     not enforce it; it holds on this instance only (pinned: nothing read \
+                     from redis lifts it here): retry it"
+            ))
+        })
     }
 
     /// A token or task revocation: one script that keeps the entry (the later of the old and
@@ -759,13 +798,8 @@ impl RedisRevocations {
                     .query::<()>(con)
             })
             .map_err(|e| {
-                StoreError::new(
-                    REVOCATIONS,
-                    format!(
-                        "{}; the agent is still revoked: retry it",
-                        explain_write(e.problem(), &[&self.keys.agents])
-                    ),
-                )
+                let explained = explain_write(&e, &[&self.keys.agents]);
+                e.explained(format!("{explained}; the agent is still revoked: retry it"))
             })?;
         self.shared.pinned.restore_agent(agent)?;
         self.shared.view()?.restore_agent(agent)
@@ -811,8 +845,9 @@ return 1
 ";
 
 /// A write's error, naming the keys it uses when one holds the wrong type.
-fn explain_write(problem: &str, keys: &[&str]) -> String {
-    if problem.contains("WRONGTYPE") {
+fn explain_write(e: &StoreError, keys: &[&str]) -> String {
+    let problem = e.problem();
+    if e.kind() == StoreErrorKind::WrongType {
         let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
         format!(
             "{problem} (one of {} holds a value of the wrong type: only this library may write \
@@ -831,7 +866,7 @@ impl Revocations for RedisRevocations {
             .shared
             .view
             .read()
-            .map_err(|_| StoreError::new(REVOCATIONS, "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned(REVOCATIONS))?;
         match view.check(query)? {
             Some(revoked) => Ok(Some(revoked)),
             None => self.shared.pinned.check(query),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest as _, Sha256};
 
 use crate::clock::UnixTime;
-use crate::error::StoreError;
+use crate::error::{StoreError, StoreErrorKind};
 use crate::limits::DEFAULT_REPLAY_CAPACITY;
 use crate::wire::TokenId;
 
@@ -136,7 +136,7 @@ impl ReplayCache for MemoryReplayCache {
             .ok_or_else(|| StoreError::new("replay cache", "no shard"))?;
         let mut shard = shard
             .lock()
-            .map_err(|_| StoreError::new("replay cache", "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned("replay cache"))?;
         let now_s = now.as_secs();
         if let Some(until) = shard.entries.get(&key) {
             if *until > now_s {
@@ -152,7 +152,8 @@ impl ReplayCache for MemoryReplayCache {
                 return Err(StoreError::new(
                     "replay cache",
                     "full of live envelope ids; raise its capacity or shorten envelope lifetimes",
-                ));
+                )
+                .with_kind(StoreErrorKind::Full));
             }
         }
         shard.entries.insert(key, keep_until.as_secs());
@@ -233,7 +234,8 @@ mod tests {
         let until = UnixTime::from_secs(2000);
         let mut full = 0;
         for n in 0..200 {
-            if cache.check_and_insert(&id(n), until, now).is_err() {
+            if let Err(e) = cache.check_and_insert(&id(n), until, now) {
+                assert_eq!(e.kind(), crate::error::StoreErrorKind::Full, "{e}");
                 full += 1;
             }
         }

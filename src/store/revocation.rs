@@ -205,7 +205,7 @@ impl MemoryRevocations {
     fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>, StoreError> {
         self.state
             .write()
-            .map_err(|_| StoreError::new("revocations", "lock poisoned"))
+            .map_err(|_| StoreError::poisoned("revocations"))
     }
 
     /// Revokes a token and, with it, every chain that contains it (all its descendants).
@@ -283,7 +283,7 @@ impl MemoryRevocations {
         let state = self
             .state
             .read()
-            .map_err(|_| StoreError::new("revocations", "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned("revocations"))?;
         Ok(RevocationStats {
             tokens: state.tokens.len(),
             tasks: state.tasks.len(),
@@ -304,8 +304,9 @@ impl MemoryRevocations {
             "reading revocations file",
             crate::limits::MAX_REVOCATIONS_BYTES,
         )?;
-        MemoryRevocations::from_json(&text, now).map_err(|problem| {
-            Error::Config(format!("revocations file `{}`: {problem}", path.display()))
+        MemoryRevocations::from_json(&text, now).map_err(|problem| Error::RevocationsFile {
+            path: path.to_owned(),
+            problem,
         })
     }
 
@@ -354,7 +355,7 @@ impl Revocations for MemoryRevocations {
         let state = self
             .state
             .read()
-            .map_err(|_| StoreError::new("revocations", "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned("revocations"))?;
         if let Some(cutoff) = state.issued_before {
             let before = query.envelope_issued_at < cutoff
                 || query.tokens.iter().any(|t| t.issued_at < cutoff);

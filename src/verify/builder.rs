@@ -142,19 +142,12 @@ impl VerifierBuilder {
         };
         if let Some(retention) = revocations.retention() {
             if retention < required {
-                return Err(Error::Config(format!(
-                    "the revocation store forgets a token or task revocation {} s after it is \
-                     made, but a revoked token can still pass this verifier's time checks for \
-                     {} s (max_token_ttl {} s + leeway {} s), so it would verify again: give \
-                     the store a retention of at least {} s \
-                     (`MemoryRevocations::with_retention`, `RedisOptions::retention`), or lower \
-                     max_token_ttl or leeway",
-                    retention.as_secs(),
-                    required.as_secs(),
-                    l.max_token_ttl.as_secs(),
-                    l.leeway.as_secs(),
-                    required.as_secs()
-                )));
+                return Err(Error::RetentionTooShort {
+                    retention,
+                    required,
+                    max_token_ttl: l.max_token_ttl,
+                    leeway: l.leeway,
+                });
             }
         }
         Ok(HandoffVerifier {

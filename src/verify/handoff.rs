@@ -6,10 +6,10 @@ use crate::clock::UnixTime;
 use crate::error::{Fault, Location, Rejection, Revocation, Signer, Unavailable};
 use crate::grant::rules;
 use crate::grant::{DelegationToken, EnvelopeClaims, HandoffMode, VerifiedLink};
-use crate::policy::{PolicyDecision, PolicyRequest, RequestContext};
+use crate::policy::{PolicyDecision, PolicyRequest};
 use crate::store::{Freshness, RevocationQuery, Revoked, TokenRef};
 use crate::verify::chain::Link;
-use crate::verify::{HandoffVerifier, VerifiedHandoff};
+use crate::verify::{HandoffVerifier, VerifiedHandoff, VerifyRequest};
 use crate::wire::jws::{self, Kind};
 use crate::wire::AgentId;
 
@@ -49,11 +49,10 @@ impl HandoffVerifier {
     /// the record of a denial.)
     pub(super) fn check(
         &self,
-        wire: &str,
-        payload: &[u8],
-        context: &RequestContext,
+        request: &VerifyRequest<'_>,
         now: UnixTime,
     ) -> Result<Accepted, Denied> {
+        let (wire, payload) = (request.envelope, request.payload);
         // 1. Size, JWS form, header, JSON and claim syntax of the envelope; chain length.
         let (jws, env) = on_envelope(self.parse_envelope(wire))?;
         // 2. Envelope key known for (`iss`, `kid`); envelope signature.
@@ -63,7 +62,7 @@ impl HandoffVerifier {
         // 4. Envelope time window and lifetime.
         on_envelope(self.envelope_in_force(&env, now))?;
         // 4b. The route's required intent, when a transport binding gives one.
-        on_envelope(rules::required_intent(&env, context.required_intent()))?;
+        on_envelope(rules::required_intent(&env, request.required_intent))?;
         // 5. The chain, then the sender binding (and the chain's task is the envelope's).
         let links = self.check_chain(&env.chain, now)?;
         let mode = on_envelope(rules::sender_binding(&links, &env.iss, &env.aud, &jws.kid))?;
@@ -75,7 +74,7 @@ impl HandoffVerifier {
         // 8. Nothing in the chain, the task or the sender is revoked.
         self.not_revoked(&env, &links, now)?;
         // 9. The policy allows it, judged now.
-        let (chain, decision) = self.policy_allows(&env, mode, &links, context, now)?;
+        let (chain, decision) = self.policy_allows(&env, mode, &links, request, now)?;
         // 10. The envelope was not accepted before; recorded atomically with acceptance.
         self.not_replayed(&env, &decision, now)?;
         Ok(self.accepted(env, mode, &links, chain, decision))
@@ -143,7 +142,7 @@ impl HandoffVerifier {
         env: &EnvelopeClaims,
         mode: HandoffMode,
         links: &[Link],
-        context: &RequestContext,
+        request: &VerifyRequest<'_>,
         now: UnixTime,
     ) -> Result<(Vec<VerifiedLink>, PolicyDecision), Denied> {
         let chain: Vec<VerifiedLink> = links
@@ -161,7 +160,8 @@ impl HandoffVerifier {
             envelope_issued_at: env.iat,
             envelope_expires_at: env.exp,
             now,
-            context,
+            context: request.context,
+            route_action: request.route_action,
         });
         if !decision.is_allowed() {
             let rule = decision.rule().to_owned();

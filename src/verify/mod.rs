@@ -11,6 +11,7 @@ mod builder;
 mod chain;
 mod handoff;
 mod link_cache;
+mod request;
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::wire::{AgentId, TaskId, TokenId};
 pub use builder::VerifierBuilder;
 use link_cache::LinkCache;
 pub use link_cache::LinkCacheStats;
+pub use request::VerifyRequest;
 
 /// What the verifier does with a handoff that passed every check when its audit record cannot
 /// be kept. A denial is a denial either way.
@@ -145,14 +147,21 @@ impl VerifiedHandoff {
 
 /// Verifies handoffs addressed to one agent.
 pub trait Verifier: fmt::Debug + Send + Sync {
-    /// Verifies an envelope and its payload, records the decision, and returns the verified
-    /// handoff or the rejection.
+    /// Verifies one request (an envelope, its payload, and what the caller knows about the
+    /// request: see [`VerifyRequest`]), records the decision, and returns the verified handoff
+    /// or the rejection.
+    fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<VerifiedHandoff, Rejection>;
+
+    /// Verifies an envelope and its payload with the caller's context: the common case of
+    /// [`verify_request`](Verifier::verify_request), with no required intent.
     fn verify(
         &self,
         envelope: &str,
         payload: &[u8],
         context: &RequestContext,
-    ) -> Result<VerifiedHandoff, Rejection>;
+    ) -> Result<VerifiedHandoff, Rejection> {
+        self.verify_request(&VerifyRequest::new(envelope, payload).context(context))
+    }
 
     /// Records a refusal decided before [`verify`](Verifier::verify) could run, by a transport
     /// binding (no envelope header, an oversize body, a request no route accepts), so that
@@ -233,15 +242,10 @@ impl HandoffVerifier {
 }
 
 impl Verifier for HandoffVerifier {
-    fn verify(
-        &self,
-        envelope: &str,
-        payload: &[u8],
-        context: &RequestContext,
-    ) -> Result<VerifiedHandoff, Rejection> {
+    fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<VerifiedHandoff, Rejection> {
         let now = self.clock.now();
-        let outcome = self.check(envelope, payload, context, now);
-        self.record(outcome, envelope, now)
+        let outcome = self.check(request, now);
+        self.record(outcome, request.envelope, now)
     }
 
     fn record_refusal(&self, rejection: &Rejection, envelope: Option<&str>) {

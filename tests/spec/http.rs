@@ -20,6 +20,7 @@ use agent_handoff::policy::PolicyDecision;
 use agent_handoff::policy::PolicyRequest;
 use agent_handoff::store::RevocationQuery;
 use agent_handoff::store::Revoked;
+use agent_handoff::verify::VerifyRequest;
 use agent_handoff::*;
 use axum::routing::{get, post};
 use axum::Router;
@@ -588,13 +589,9 @@ async fn the_policy_sees_the_server_context_and_can_deny() {
 struct IgnoresRoute(HandoffVerifier);
 
 impl Verifier for IgnoresRoute {
-    fn verify(
-        &self,
-        envelope: &str,
-        payload: &[u8],
-        _: &RequestContext,
-    ) -> Result<VerifiedHandoff, Rejection> {
-        self.0.verify(envelope, payload, &RequestContext::new())
+    fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<VerifiedHandoff, Rejection> {
+        self.0
+            .verify(request.envelope, request.payload, &RequestContext::new())
     }
 }
 

@@ -531,6 +531,14 @@ fn a_store_that_forgets_before_a_revoked_token_expires_is_refused() {
          retention of at least 3900 s (`MemoryRevocations::with_retention`, \
          `RedisOptions::retention`), or lower max_token_ttl or leeway"
     );
+    // The typed error says the same, with its numbers as fields.
+    let typed = Error::RetentionTooShort {
+        retention: Duration::from_secs(3605),
+        required: Duration::from_secs(3900),
+        max_token_ttl: Duration::from_secs(3600),
+        leeway: Duration::from_secs(300),
+    };
+    assert_eq!(typed.to_string(), err.to_string());
     // A longer token lifetime needs a longer store than the default one.
     let mut limits = Limits::default();
     limits.max_token_ttl = Duration::from_secs(7200);
@@ -748,4 +756,18 @@ fn replay_cache_sweeps_entries_that_expire_before_the_last_sweep_horizon() {
         cache.check_and_insert(&ids[1], t(5000), t(1400)).unwrap(),
         Freshness::Replayed
     );
+}
+
+#[test]
+fn a_revocations_file_that_does_not_parse_is_a_revocations_file_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rev.json");
+    std::fs::write(&path, r#"{"tokenz":[]}"#).unwrap();
+    let err = MemoryRevocations::load(&path, UnixTime::from_secs(T0)).unwrap_err();
+    assert!(
+        matches!(&err, Error::RevocationsFile { path: p, problem } if p == &path
+            && problem.contains("not a valid revocations file")),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("revocations file `"), "{err}");
 }

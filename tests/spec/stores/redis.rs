@@ -7,6 +7,7 @@
 
 use crate::common::redis_server::RedisServer;
 use crate::common::*;
+use agent_handoff::error::StoreErrorKind;
 use agent_handoff::limits::DEFAULT_RETENTION;
 use agent_handoff::store::redis::RedisOptions;
 use agent_handoff::store::redis::RedisReplayCache;
@@ -356,6 +357,14 @@ fn without_redis_nothing_is_allowed() {
     // Writes say they did not reach Redis (the local view still holds them).
     let e = revs.revoke_agent(w.mallory.id()).unwrap_err();
     assert!(e.problem().contains("this instance only"), "{e}");
+    // Typed: the kind says what failed, the source is Redis's own error.
+    assert_eq!(e.kind(), StoreErrorKind::Unreachable, "{e}");
+    let source = std::error::Error::source(&e).expect("the redis error is the source");
+    assert!(source.downcast_ref::<::redis::RedisError>().is_some());
+    let stale = revs.wait_until_synced(Duration::ZERO).unwrap_err();
+    assert_eq!(stale.kind(), StoreErrorKind::Stale, "{stale}");
+    let e = replay(&url, &w).ping().unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Unreachable, "{e}");
 }
 
 // ------------------------------------------------------------------- configuration, auth
@@ -393,6 +402,18 @@ fn auth_comes_from_the_url_and_secrets_stay_out_of_errors_and_debug() {
     assert!(!e.to_string().contains("pw-in-url"), "{e}");
     let e = RedisRevocations::open("redis://:pw-in-url@/0").unwrap_err();
     assert!(!e.to_string().contains("pw-in-url"), "{e}");
+    assert!(!format!("{e:?}").contains("pw-in-url"), "{e:?}");
+    assert!(
+        matches!(
+            &e,
+            Error::StoreConfig {
+                store: "redis",
+                source: Some(_),
+                ..
+            }
+        ),
+        "{e}"
+    );
     let mut o = options();
     o.heartbeat = o.staleness_bound;
     assert!(RedisRevocations::open_with(&good, &o).is_err());
@@ -405,7 +426,8 @@ fn auth_comes_from_the_url_and_secrets_stay_out_of_errors_and_debug() {
     o.retention = Duration::MAX;
     let e = RedisRevocations::open_with(&good, &o).unwrap_err();
     assert!(
-        matches!(&e, Error::Config(m) if m.contains("`retention`") && m.contains("10 years")),
+        matches!(&e, Error::StoreConfig { store: "redis", problem, .. }
+            if problem.contains("`retention`") && problem.contains("10 years")),
         "{e}"
     );
     let mut o = options();
@@ -660,6 +682,7 @@ fn a_revocation_redis_refused_is_reported_and_no_announcement_undoes_it() {
     refuse_writes(&url, true);
     let err = revs.revoke_token(grant.id(), w.now()).unwrap_err();
     assert!(err.problem().contains("OOM"), "{err}");
+    assert_eq!(err.kind(), StoreErrorKind::Full, "{err}");
     assert!(
         err.problem().contains(
             "the revocation was not written to redis, so the other replicas do not enforce it"
@@ -804,6 +827,7 @@ fn a_wrong_typed_key_denies_and_the_error_names_it() {
     // A write through the broken key names it too.
     let err = revs.revoke_token(grant.id(), w.now()).unwrap_err();
     assert!(err.problem().contains("WRONGTYPE"), "{err}");
+    assert_eq!(err.kind(), StoreErrorKind::WrongType, "{err}");
     assert!(err.problem().contains(&format!("`{key}`")), "{err}");
 
     // Deleting it restores service by itself (the pinned revocation still holds here).

@@ -1,17 +1,26 @@
-//! `RequestContext::require_intent` (the transport binding's route check, used by the HTTP layer):
+//! `VerifyRequest::required_intent` (the transport binding's route check, used by the HTTP layer):
 //! exact action and resource, checked after the envelope signature and before the chain,
 //! refused with `intent_not_granted`, audited, and without spending the envelope.
 
 use crate::common::*;
 use agent_handoff::audit::Verdict;
+use agent_handoff::verify::VerifyRequest;
 use agent_handoff::wire::TYP_HANDOFF;
 use agent_handoff::*;
 use serde_json::json;
 
-fn route(action: &str, resource: &str) -> RequestContext {
-    RequestContext::new()
-        .require_intent(action, resource)
-        .unwrap()
+fn route(action: &str, resource: &str) -> Intent {
+    Intent::new(action, resource).unwrap()
+}
+
+/// Verifies on the endpoint that performs `route`.
+fn verify_on(
+    v: &HandoffVerifier,
+    envelope: &str,
+    payload: &[u8],
+    route: &Intent,
+) -> Result<VerifiedHandoff, Rejection> {
+    v.verify_request(&VerifyRequest::new(envelope, payload).required_intent(route))
 }
 
 #[test]
@@ -26,7 +35,7 @@ fn the_required_intent_must_match_exactly() {
         ("tickets.readx", "project/alpha/123"),
     ] {
         assert_reason(
-            v.verify(env.as_str(), PAYLOAD, &route(action, resource)),
+            verify_on(&v, env.as_str(), PAYLOAD, &route(action, resource)),
             Reason::IntentNotGranted,
         );
         let record = w.audit.records().last().cloned().unwrap();
@@ -35,8 +44,8 @@ fn the_required_intent_must_match_exactly() {
     }
     // Not spent by the refusals: accepted once where it belongs, then replayed.
     let ctx = route("tickets.read", "project/alpha/123");
-    v.verify(env.as_str(), PAYLOAD, &ctx).unwrap();
-    assert_reason(v.verify(env.as_str(), PAYLOAD, &ctx), Reason::Replayed);
+    verify_on(&v, env.as_str(), PAYLOAD, &ctx).unwrap();
+    assert_reason(verify_on(&v, env.as_str(), PAYLOAD, &ctx), Reason::Replayed);
 }
 
 #[test]
@@ -57,9 +66,9 @@ fn arguments_are_left_to_the_chain_limits() {
             .unwrap()
     };
     let ctx = route("payments.execute", "account/ops/9");
-    v.verify(pay(80).as_str(), b"", &ctx).unwrap();
+    verify_on(&v, pay(80).as_str(), b"", &ctx).unwrap();
     assert_reason(
-        v.verify(pay(800).as_str(), b"", &ctx),
+        verify_on(&v, pay(800).as_str(), b"", &ctx),
         Reason::IntentNotGranted,
     );
 }
@@ -78,7 +87,8 @@ fn a_forged_envelope_on_the_wrong_route_is_a_bad_signature() {
         1,
     );
     assert_reason(
-        w.verifier(&w.executor).verify(
+        verify_on(
+            &w.verifier(&w.executor),
             &forged,
             PAYLOAD,
             &route("tickets.read", "project/alpha/123"),
@@ -107,22 +117,73 @@ fn the_route_is_checked_before_the_chain() {
     let env = w.raw_envelope(&w.executor, &claims);
     let v = w.verifier(&w.payments);
     assert_reason(
-        v.verify(&env, b"", &route("payments.execute", "account/ops/1")),
+        verify_on(&v, &env, b"", &route("payments.execute", "account/ops/1")),
         Reason::IntentNotGranted,
     );
     assert_reason(
-        v.verify(&env, b"", &route("tickets.read", "project/alpha/123")),
+        verify_on(&v, &env, b"", &route("tickets.read", "project/alpha/123")),
         Reason::BrokenChain,
     );
 }
 
 #[test]
 fn a_required_intent_must_itself_be_concrete() {
-    assert!(RequestContext::new()
-        .require_intent("tickets.*", "project/alpha/1")
-        .is_err());
-    assert!(RequestContext::new()
-        .require_intent("tickets.read", "project/*")
-        .is_err());
-    assert!(RequestContext::new().required_intent().is_none());
+    assert!(Intent::new("tickets.*", "project/alpha/1").is_err());
+    assert!(Intent::new("tickets.read", "project/*").is_err());
+    assert!(VerifyRequest::new("", b"").required_intent.is_none());
+}
+
+#[test]
+fn the_route_action_reaches_the_policy_only_by_whole_segments() {
+    // A deny rule written for the route's action applies to the method-extended intent when
+    // the binding names the route's action, and only then.
+    let w = World::new();
+    let policy: RulePolicy = r#"
+version = "t1"
+
+[[rule]]
+name = "no-ticket-reads"
+effect = "deny"
+actions = ["tickets.read"]
+
+[[rule]]
+name = "tickets"
+effect = "allow"
+actions = ["tickets.*"]
+"#
+    .parse()
+    .unwrap();
+    let v = w
+        .verifier_builder(&w.executor)
+        .policy(policy)
+        .build()
+        .unwrap();
+    let seal = || {
+        HandoffEnvelope::builder(&w.planner.identity)
+            .to(w.executor.id())
+            .intent("tickets.read.post", "project/alpha/123")
+            .unwrap()
+            .payload(PAYLOAD)
+            .chain([w.grant()])
+            .issued_at(w.now())
+            .seal()
+            .unwrap()
+    };
+    let required = route("tickets.read.post", "project/alpha/123");
+    let on_route = |env: &HandoffEnvelope, route_action: &str| {
+        v.verify_request(
+            &VerifyRequest::new(env.as_str(), PAYLOAD)
+                .required_intent(&required)
+                .route_action(route_action),
+        )
+    };
+    assert_reason(on_route(&seal(), "tickets.read"), Reason::PolicyDenied);
+    assert_eq!(
+        w.audit.records().last().unwrap().policy(),
+        Some("no-ticket-reads")
+    );
+    // Not a whole-segment prefix of the intent's action: ignored, the allow rule decides.
+    on_route(&seal(), "tickets.rea").unwrap();
+    // No route action: the intent's own action only.
+    verify_on(&v, seal().as_str(), PAYLOAD, &required).unwrap();
 }
