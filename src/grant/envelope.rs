@@ -11,6 +11,7 @@ use crate::error::{ChainBreak, Error, Fault, Location, Rejection, SenderMismatch
 use crate::grant::{rules, ArgValue, DelegationToken, Intent};
 use crate::keys::{AgentIdentity, KeyId};
 use crate::limits::{DEFAULT_ENVELOPE_TTL, MAX_CHAIN_LINKS};
+use crate::wire::json::Text;
 use crate::wire::jws::{self, Kind};
 use crate::wire::{AgentId, TaskId, TokenId};
 
@@ -57,10 +58,12 @@ impl<'de> Deserialize<'de> for PayloadDigest {
     }
 }
 
-/// The claims of a handoff envelope, exactly as on the wire.
+/// The claims of a handoff envelope, exactly as on the wire. `C` is how a chain token is
+/// held: owned (`String`) in a [`HandoffEnvelope`], or borrowed from the decoded claims
+/// ([`Text`]) while the verifier checks them, so that the chain is not copied.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct EnvelopeClaims {
+pub(crate) struct EnvelopeClaims<C = String> {
     pub jti: TokenId,
     pub iss: AgentId,
     pub aud: AgentId,
@@ -71,26 +74,28 @@ pub(crate) struct EnvelopeClaims {
     pub iat: UnixTime,
     #[serde(deserialize_with = "crate::wire::json::numeric_date")]
     pub exp: UnixTime,
-    pub chain: Vec<String>,
+    pub chain: Vec<C>,
 }
 
-impl EnvelopeClaims {
+/// Envelope claims whose chain tokens are borrowed from the decoded claims JSON.
+pub(crate) type BorrowedEnvelopeClaims<'a> = EnvelopeClaims<Text<'a>>;
+
+impl<'a, C: Deserialize<'a>> EnvelopeClaims<C> {
     /// Parses and checks claim syntax (SPEC section 5) [malformed].
-    pub(crate) fn parse(json: &[u8]) -> Result<EnvelopeClaims, Fault> {
-        let malformed = |problem: String| Fault::malformed(problem);
-        let claims: EnvelopeClaims = serde_json::from_slice(json).map_err(|e| {
-            malformed(format!(
+    pub(crate) fn parse(json: &'a [u8]) -> Result<EnvelopeClaims<C>, Fault> {
+        let claims: EnvelopeClaims<C> = serde_json::from_slice(json).map_err(|e| {
+            Fault::malformed(format!(
                 "envelope claims are not valid: {}",
                 crate::wire::json::json_problem(&e)
             ))
         })?;
         if claims.chain.is_empty() {
-            return Err(malformed(
-                "`chain` is empty: an envelope carries at least one delegation token".to_owned(),
+            return Err(Fault::malformed(
+                "`chain` is empty: an envelope carries at least one delegation token",
             ));
         }
         if claims.exp <= claims.iat {
-            return Err(malformed("`exp` must be later than `iat`".to_owned()));
+            return Err(Fault::malformed("`exp` must be later than `iat`"));
         }
         Ok(claims)
     }
@@ -171,7 +176,7 @@ impl HandoffEnvelope {
             rejection: Rejection::from_fault(fault, Location::Envelope),
         };
         let decoded = jws::decode(compact, Kind::Envelope).map_err(err)?;
-        let claims = EnvelopeClaims::parse(&decoded.claims).map_err(err)?;
+        let claims = EnvelopeClaims::<String>::parse(&decoded.claims).map_err(err)?;
         Ok(HandoffEnvelope {
             compact: compact.to_owned(),
             claims,

@@ -19,7 +19,7 @@ pub use capability::{
     check_resource, check_resource_pattern, exact_number, ArgLimit, ArgName, ArgValue, Capability,
     Intent, Pattern,
 };
-pub(crate) use envelope::EnvelopeClaims;
+pub(crate) use envelope::{BorrowedEnvelopeClaims, EnvelopeClaims};
 pub use envelope::{EnvelopeBuilder, HandoffEnvelope, HandoffMode, PayloadDigest};
 pub(crate) use link::ParsedLink;
 pub use link::VerifiedLink;

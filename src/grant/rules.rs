@@ -339,8 +339,8 @@ pub(crate) fn addressed_to(aud: &AgentId, me: &AgentId) -> Result<(), Fault> {
 
 /// Section 6 step 4b: when a transport binding gives the route's required intent, the
 /// envelope's action and resource are that intent's, byte for byte [intent_not_granted].
-pub(crate) fn required_intent(
-    env: &EnvelopeClaims,
+pub(crate) fn required_intent<C>(
+    env: &EnvelopeClaims<C>,
     required: Option<&Intent>,
 ) -> Result<(), Fault> {
     let intent = &env.intent;

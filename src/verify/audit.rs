@@ -91,7 +91,7 @@ fn claimed_facts(wire: &str) -> ClaimedFacts {
     let mut claimed = ClaimedFacts::default();
     let Some(env) = jws::decode(wire, Kind::Envelope)
         .ok()
-        .and_then(|jws| EnvelopeClaims::parse(&jws.claims).ok())
+        .and_then(|jws| EnvelopeClaims::<String>::parse(&jws.claims).ok())
     else {
         return claimed;
     };

@@ -10,6 +10,7 @@ use crate::grant::rules::{self, ChainLink};
 use crate::grant::{ParsedLink, TokenClaims, TokenHash};
 use crate::keys::KeyId;
 use crate::verify::HandoffVerifier;
+use crate::wire::json::Text;
 use crate::wire::jws::{self, Kind};
 use crate::wire::AgentId;
 
@@ -48,11 +49,11 @@ impl HandoffVerifier {
     /// in force, and no wider than its parent. A fault is placed at its link.
     pub(super) fn check_chain(
         &self,
-        tokens: &[String],
+        tokens: &[Text<'_>],
         now: UnixTime,
     ) -> Result<Vec<Link>, Rejection> {
         let mut links: Vec<Link> = Vec::with_capacity(tokens.len());
-        for (i, compact) in tokens.iter().enumerate() {
+        for (i, Text(compact)) in tokens.iter().enumerate() {
             let link = self
                 .check_link(compact, &links, now)
                 .map_err(|fault| Rejection::from_fault(fault, Location::Link(i)))?;

@@ -5,11 +5,12 @@
 use crate::clock::UnixTime;
 use crate::error::{Fault, Location, Rejection, Revocation, Signer, Unavailable};
 use crate::grant::rules;
-use crate::grant::{DelegationToken, EnvelopeClaims, HandoffMode, VerifiedLink};
+use crate::grant::{BorrowedEnvelopeClaims, DelegationToken, HandoffMode, VerifiedLink};
 use crate::policy::{PolicyDecision, PolicyRequest};
 use crate::store::{Freshness, RevocationQuery, Revoked, TokenRef};
 use crate::verify::chain::Link;
 use crate::verify::{HandoffVerifier, VerifiedHandoff, VerifyRequest};
+use crate::wire::json::Text;
 use crate::wire::jws::{self, Kind};
 use crate::wire::AgentId;
 
@@ -54,7 +55,8 @@ impl HandoffVerifier {
     ) -> Result<Accepted, Denied> {
         let (wire, payload) = (request.envelope, request.payload);
         // 1. Size, JWS form, header, JSON and claim syntax of the envelope; chain length.
-        let (jws, env) = on_envelope(self.parse_envelope(wire))?;
+        let jws = on_envelope(jws::decode(wire, Kind::Envelope))?;
+        let env = on_envelope(self.parse_claims(&jws))?;
         // 2. Envelope key known for (`iss`, `kid`); envelope signature.
         on_envelope(self.verify_signature(&jws, &env.iss, Signer::Sender))?;
         // 3. `aud` is the verifier's own id.
@@ -80,21 +82,25 @@ impl HandoffVerifier {
         Ok(self.accepted(env, mode, &links, chain, decision))
     }
 
-    /// Step 1: the envelope decoded (size, JWS form, header, JSON, claim syntax) and its
-    /// chain no longer than this verifier allows.
-    fn parse_envelope<'a>(
+    /// Step 1, after the JWS layer: the envelope's claims (JSON, claim syntax), with the chain
+    /// tokens borrowed from the decoded claims, and a chain no longer than this verifier
+    /// allows.
+    fn parse_claims<'a>(
         &self,
-        wire: &'a str,
-    ) -> Result<(jws::Decoded<'a>, EnvelopeClaims), Fault> {
-        let jws = jws::decode(wire, Kind::Envelope)?;
-        let env = EnvelopeClaims::parse(&jws.claims)?;
+        jws: &'a jws::Decoded<'_>,
+    ) -> Result<BorrowedEnvelopeClaims<'a>, Fault> {
+        let env = BorrowedEnvelopeClaims::parse(&jws.claims)?;
         rules::chain_length(env.chain.len(), self.limits.max_chain_len)?;
-        Ok((jws, env))
+        Ok(env)
     }
 
     /// Step 4: the envelope's time window and lifetime (SPEC section 4, *time claims*; an
     /// envelope has no `nbf`).
-    fn envelope_in_force(&self, env: &EnvelopeClaims, now: UnixTime) -> Result<(), Fault> {
+    fn envelope_in_force(
+        &self,
+        env: &BorrowedEnvelopeClaims<'_>,
+        now: UnixTime,
+    ) -> Result<(), Fault> {
         let (max_ttl, leeway) = (self.limits.max_envelope_ttl, self.limits.leeway);
         rules::in_force((env.iat, env.iat, env.exp), max_ttl, leeway, now)
     }
@@ -103,7 +109,7 @@ impl HandoffVerifier {
     /// and no cut-off applies [revoked]; a store that cannot answer denies [unavailable].
     fn not_revoked(
         &self,
-        env: &EnvelopeClaims,
+        env: &BorrowedEnvelopeClaims<'_>,
         links: &[Link],
         now: UnixTime,
     ) -> Result<(), Rejection> {
@@ -139,7 +145,7 @@ impl HandoffVerifier {
     /// Step 9: the request-time policy, on the verified chain [policy_denied].
     fn policy_allows(
         &self,
-        env: &EnvelopeClaims,
+        env: &BorrowedEnvelopeClaims<'_>,
         mode: HandoffMode,
         links: &[Link],
         request: &VerifyRequest<'_>,
@@ -177,7 +183,7 @@ impl HandoffVerifier {
     /// [replayed]; a replay cache that cannot answer denies [unavailable].
     fn not_replayed(
         &self,
-        env: &EnvelopeClaims,
+        env: &BorrowedEnvelopeClaims<'_>,
         decision: &PolicyDecision,
         now: UnixTime,
     ) -> Result<(), Denied> {
@@ -203,7 +209,7 @@ impl HandoffVerifier {
     /// The verified handoff; for a delegation, with the tokens the recipient now holds.
     fn accepted(
         &self,
-        env: EnvelopeClaims,
+        env: BorrowedEnvelopeClaims<'_>,
         mode: HandoffMode,
         links: &[Link],
         chain: Vec<VerifiedLink>,
@@ -233,13 +239,13 @@ impl HandoffVerifier {
 }
 
 /// The chain as tokens the recipient of a delegation can attenuate further.
-fn delegated_chain(compact: &[String], links: &[Link]) -> Vec<DelegationToken> {
+fn delegated_chain(compact: &[Text<'_>], links: &[Link]) -> Vec<DelegationToken> {
     compact
         .iter()
         .zip(links)
         .map(|(compact, link)| {
             DelegationToken::from_parts(
-                compact.clone(),
+                compact.0.clone().into_owned(),
                 link.claims.clone(),
                 link.kid.clone(),
                 link.hash,

@@ -5,6 +5,7 @@
 //! bits, duplicate or unknown members, extra header members and oversize inputs are rejected
 //! with the reason codes of SPEC section 7.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use crate::error::{Credential, Fault};
 use crate::limits::{MAX_ENVELOPE_BYTES, MAX_TOKEN_BYTES};
 use crate::wire::b64::{b64_decode, b64_encode};
-use crate::wire::json::json_problem;
+use crate::wire::json::{json_problem, Text};
 use crate::wire::KeyId;
 
 /// The `typ` of a delegation token.
@@ -53,7 +54,7 @@ impl Kind {
     }
 }
 
-fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Fault {
+fn malformed(detail: impl Into<Cow<'static, str>>) -> Fault {
     Fault::malformed(detail)
 }
 
@@ -129,25 +130,26 @@ pub(crate) fn decode(input: &str, kind: Kind) -> Result<Decoded<'_>, Fault> {
 }
 
 /// The JWS header as received: each known member at most once, values still unchecked.
+/// Strings are borrowed from the decoded header bytes unless they contain escapes.
 #[derive(Default)]
-struct RawHeader {
-    alg: Option<String>,
-    typ: Option<String>,
-    kid: Option<String>,
+struct RawHeader<'de> {
+    alg: Option<Cow<'de, str>>,
+    typ: Option<Cow<'de, str>>,
+    kid: Option<Cow<'de, str>>,
     forbidden: Option<String>,
 }
 
-impl<'de> Deserialize<'de> for RawHeader {
+impl<'de> Deserialize<'de> for RawHeader<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct HeaderVisitor;
         impl<'de> Visitor<'de> for HeaderVisitor {
-            type Value = RawHeader;
+            type Value = RawHeader<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader<'de>, A::Error> {
                 let mut header = RawHeader::default();
-                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
                     let slot = match &*name {
                         "alg" => &mut header.alg,
                         "typ" => &mut header.typ,
@@ -165,7 +167,7 @@ impl<'de> Deserialize<'de> for RawHeader {
                             "duplicate header member `{name}`"
                         )));
                     }
-                    *slot = Some(map.next_value::<String>()?);
+                    *slot = Some(map.next_value::<Text<'de>>()?.0);
                 }
                 Ok(header)
             }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::Error;
-use crate::wire::b64::{b64_decode, b64_encode, is_b64url_char};
+use crate::wire::b64::{b64_encode, is_canonical_b64url};
 
 /// A key id: the RFC 7638 JWK thumbprint of an Ed25519 public key, base64url without padding
 /// of SHA-256 over `{"crv":"Ed25519","kty":"OKP","x":"<x>"}`. Always 43 characters.
@@ -35,7 +35,7 @@ impl KeyId {
 impl FromStr for KeyId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        if s.len() != 43 || !s.bytes().all(is_b64url_char) || b64_decode(s).is_none() {
+        if s.len() != 43 || !is_canonical_b64url(s) {
             return Err(Error::invalid_id(
                 "key id",
                 s,
