@@ -58,7 +58,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower::{Layer, Service};
 
 use crate::error::{Error, Location, Reason, Rejection};
-use crate::grant::{EnvelopeBuilder, Intent};
+use crate::grant::{rules, EnvelopeBuilder, Intent};
 pub use crate::limits::{DEFAULT_BODY_DEADLINE, DEFAULT_MAX_BODY};
 use crate::policy::RequestContext;
 use crate::verify::{VerifiedHandoff, Verifier, VerifyRequest};
@@ -213,12 +213,10 @@ impl HandoffLayer {
         };
         let (handoff, input) = self.verify(input).await.map_err(Refusal::Verified)?;
 
-        // The verifier honoured the required intent; check again in case a custom `Verifier`
-        // ignores it.
+        // The verifier honoured the required intent; check again (the same rule) in case a
+        // custom `Verifier` ignores it.
         let required = &input.endpoint.required;
-        if handoff.intent().action() != required.action()
-            || handoff.intent().resource() != required.resource()
-        {
+        if rules::required_intent(handoff.intent(), Some(required)).is_err() {
             return Err(Refusal::layer(
                 Reason::IntentNotGranted,
                 "the verified intent is not the one this endpoint requires",

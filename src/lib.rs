@@ -30,7 +30,9 @@ pub use crate::keys::{AgentIdentity, PublicIdentity, TrustBundle};
 pub use crate::limits::Limits;
 pub use crate::policy::{Policy, RequestContext, RulePolicy};
 pub use crate::store::{MemoryReplayCache, MemoryRevocations, RevocationWriter, Revocations};
-pub use crate::verify::{HandoffVerifier, VerifiedHandoff, Verifier, VerifierBuilder};
+pub use crate::verify::{
+    HandoffVerifier, VerifiedHandoff, Verifier, VerifierBuilder, VerifyRequest,
+};
 pub use crate::wire::{AgentId, TaskId, TokenId};
 
 // The guides in `docs/` are not part of the API documentation, but their code blocks are

@@ -140,12 +140,9 @@ impl JsonlAudit {
             signer,
         };
         if !has_lines {
-            audit.write_header().map_err(|e| {
-                Error::Config(format!(
-                    "cannot start audit log `{}`: {}; check the disk and the permissions, remove the partial file, and retry",
-                    audit.path.display(),
-                    e.problem()
-                ))
+            audit.write_header().map_err(|source| Error::AuditStart {
+                path: audit.path.clone(),
+                source,
             })?;
         }
         Ok(audit)
@@ -170,7 +167,7 @@ impl JsonlAudit {
         let mut state = self
             .state
             .lock()
-            .map_err(|_| StoreError::new("audit sink", "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned("audit sink"))?;
         self.append(&mut state, body)
     }
 
@@ -187,7 +184,7 @@ impl JsonlAudit {
         let state = self
             .state
             .lock()
-            .map_err(|_| StoreError::new("audit sink", "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned("audit sink"))?;
         Ok(AuditLogSummary {
             records: state.seq.saturating_sub(1),
             head: state.prev,

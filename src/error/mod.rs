@@ -427,6 +427,19 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+    /// A new audit log could not be started: its header line could not be written and synced.
+    #[error(
+        "cannot start audit log `{}`: {}; check the disk and the permissions, remove the partial file, and retry",
+        shown(path),
+        Escaped(source.problem())
+    )]
+    AuditStart {
+        /// The log file.
+        path: PathBuf,
+        /// What the write reported.
+        #[source]
+        source: StoreError,
+    },
     /// A background thread (a store's subscriber) could not be started.
     #[error("cannot start the {what}: {}", Escaped(&source.to_string()))]
     Thread {

@@ -16,8 +16,7 @@ use std::time::Duration;
 use crate::clock::UnixTime;
 use crate::error::{ChainBreak, Escalation, Fault, Forbidden, SenderMismatch, TaskMismatch};
 use crate::grant::{
-    Capability, DelegationToken, EnvelopeClaims, HandoffMode, Intent, PayloadDigest, TokenClaims,
-    TokenHash,
+    Capability, DelegationToken, HandoffMode, Intent, PayloadDigest, TokenClaims, TokenHash,
 };
 use crate::wire::{AgentId, KeyId, TaskId};
 
@@ -339,11 +338,7 @@ pub(crate) fn addressed_to(aud: &AgentId, me: &AgentId) -> Result<(), Fault> {
 
 /// Section 6 step 4b: when a transport binding gives the route's required intent, the
 /// envelope's action and resource are that intent's, byte for byte [intent_not_granted].
-pub(crate) fn required_intent<C>(
-    env: &EnvelopeClaims<C>,
-    required: Option<&Intent>,
-) -> Result<(), Fault> {
-    let intent = &env.intent;
+pub(crate) fn required_intent(intent: &Intent, required: Option<&Intent>) -> Result<(), Fault> {
     let Some(required) = required else {
         return Ok(());
     };

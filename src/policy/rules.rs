@@ -1204,7 +1204,7 @@ impl SharedRulePolicy {
         let mut slot = self
             .current
             .write()
-            .map_err(|_| StoreError::new("policy", "lock poisoned"))?;
+            .map_err(|_| StoreError::poisoned("policy"))?;
         let cutoff = next.activate(Some(slot.version()), revocations, now)?;
         *slot = Arc::new(next);
         Ok(cutoff)

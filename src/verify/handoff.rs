@@ -64,7 +64,7 @@ impl HandoffVerifier {
         // 4. Envelope time window and lifetime.
         on_envelope(self.envelope_in_force(&env, now))?;
         // 4b. The route's required intent, when a transport binding gives one.
-        on_envelope(rules::required_intent(&env, request.required_intent))?;
+        on_envelope(rules::required_intent(&env.intent, request.required_intent))?;
         // 5. The chain, then the sender binding (and the chain's task is the envelope's).
         let links = self.check_chain(&env.chain, now)?;
         let mode = on_envelope(rules::sender_binding(&links, &env.iss, &env.aud, &jws.kid))?;
