@@ -994,6 +994,8 @@ impl Capability {
             match child.limits.get(name) {
                 Some(c) if limit.covers(c) => {}
                 Some(c) => return Some(gap(name.as_str(), limit.to_string(), c.to_string())),
+                // A closed child refuses the argument: narrower than an optional one.
+                None if child.closed && limit.allows(None) => {}
                 None => return Some(gap(name.as_str(), limit.to_string(), "none".to_owned())),
             }
         }

@@ -270,6 +270,8 @@ impl Fields {
         for (name, p) in &self.named {
             match child.named.get(name) {
                 Some(c) if p.covers(c) => {}
+                // A closed child refuses the member: narrower than an optional one.
+                None if child.closed && p.optional => {}
                 c => return Some((name.as_str(), Some(p), c)),
             }
         }
