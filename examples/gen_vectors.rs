@@ -183,6 +183,258 @@ fn sub_grant(parent: &str) -> String {
     )
 }
 
+/// A closed capability with one argument per constraint kind (SPEC 3.1).
+fn constraint_caps() -> Value {
+    json!([{"action": "files.read", "resource": "fs/*", "closed": true, "limits": {
+        "amount": {"min": 1, "exclusive_max": 100},
+        "mode": {"const": "r"},
+        "currency": {"in": ["eur", "usd"]},
+        "user": {"not_in": ["root"]},
+        "path": {"prefix": "reports/", "suffix": ".pdf", "len": {"max": 64}},
+        "name": {"glob": "q?/**"},
+        "ticket": {"regex": "[A-Z]{2,4}-[0-9]+"},
+        "tags": {"each": {"len": {"min": 1}}, "subset_of": ["a", "b", "c"], "len": {"max": 3}},
+        "meta": {"fields": {"owner": {"suffix": "@acme.example"},
+                            "note": {"optional": true, "len": {"max": 10}}}, "closed": true},
+        "choice": {"any_of": [{"max": 0}, {"prefix": "x"}], "all_of": [{"not_in": [-1]}]},
+        "trace": {"optional": true, "len": {"max": 8}}
+    }}])
+}
+
+fn constraint_args() -> Value {
+    json!({"amount": 99.5, "mode": "r", "currency": "eur", "user": "alice",
+           "path": "reports/q3.pdf", "name": "q3/2026/x", "ticket": "OPS-42",
+           "tags": ["a", "c"], "meta": {"owner": "bob@acme.example"}, "choice": "xy"})
+}
+
+/// Vectors for constraints (SPEC 3.1, 3.2): allowed, each kind refused, escalation, malformed.
+fn constraint_cases() -> Vec<Case> {
+    let root =
+        |caps: Value, jti: &str| token(&ORCH, &token_claims(jti, &ORCH, &PLANNER, None, caps, 1));
+    let g = root(constraint_caps(), "vec-cgrant-000000001");
+    let with = |chain: &[&str], edit: &dyn Fn(&mut Value)| {
+        let mut args = constraint_args();
+        edit(&mut args);
+        let mut c = envelope_claims(&PLANNER, &EXECUTOR, chain);
+        c["intent"] = json!({"action": "files.read", "resource": "fs/main", "args": args});
+        envelope(&PLANNER, &c)
+    };
+    let mut out = vec![case(
+        "allow-constraints",
+        "a closed capability with one argument of each constraint kind, every one satisfied",
+        &[&g],
+        with(&[&g], &|_| {}),
+        PAYLOAD,
+        None,
+    )];
+    let refused: [(&'static str, &'static str, &'static str, Value); 16] = [
+        (
+            "intent_not_granted-constraint-exclusive-max",
+            "`amount` at its `exclusive_max`",
+            "amount",
+            json!(100),
+        ),
+        (
+            "intent_not_granted-constraint-min",
+            "`amount` below its `min`",
+            "amount",
+            json!(0.5),
+        ),
+        (
+            "intent_not_granted-constraint-const",
+            "`mode` other than its `const`",
+            "mode",
+            json!("w"),
+        ),
+        (
+            "intent_not_granted-constraint-in",
+            "`currency` outside its `in` set",
+            "currency",
+            json!("gbp"),
+        ),
+        (
+            "intent_not_granted-constraint-not-in",
+            "`user` in its `not_in` set",
+            "user",
+            json!("root"),
+        ),
+        (
+            "intent_not_granted-constraint-prefix",
+            "`path` without its `prefix`",
+            "path",
+            json!("secrets/q3.pdf"),
+        ),
+        (
+            "intent_not_granted-constraint-suffix",
+            "`path` without its `suffix`",
+            "path",
+            json!("reports/q3.txt"),
+        ),
+        (
+            "intent_not_granted-constraint-len",
+            "`path` longer than its `len`",
+            "path",
+            json!(format!("reports/{}.pdf", "x".repeat(60))),
+        ),
+        (
+            "intent_not_granted-constraint-glob",
+            "`name` that its `glob` does not match (`*` stops at `/`, `?` is one character)",
+            "name",
+            json!("q33/x"),
+        ),
+        (
+            "intent_not_granted-constraint-regex",
+            "`ticket` that its `regex` matches only in part",
+            "ticket",
+            json!("OPS-42 "),
+        ),
+        (
+            "intent_not_granted-constraint-subset-of",
+            "`tags` outside its `subset_of`",
+            "tags",
+            json!(["a", "d"]),
+        ),
+        (
+            "intent_not_granted-constraint-each",
+            "`tags` with an element its `each` refuses",
+            "tags",
+            json!(["a", ""]),
+        ),
+        (
+            "intent_not_granted-constraint-fields",
+            "`meta` whose field fails its constraint",
+            "meta",
+            json!({"owner": "bob@evil.example"}),
+        ),
+        (
+            "intent_not_granted-constraint-fields-closed",
+            "`meta` with a member its closed `fields` do not name",
+            "meta",
+            json!({"owner": "bob@acme.example", "x": 1}),
+        ),
+        (
+            "intent_not_granted-constraint-any-of",
+            "`choice` that no branch of its `any_of` allows",
+            "choice",
+            json!(1),
+        ),
+        (
+            "intent_not_granted-constraint-type",
+            "`amount` of the wrong type (a string)",
+            "amount",
+            json!("50"),
+        ),
+    ];
+    for (name, description, arg, value) in refused {
+        out.push(case(
+            name,
+            description,
+            &[&g],
+            with(&[&g], &|a| a[arg] = value.clone()),
+            PAYLOAD,
+            Some("intent_not_granted"),
+        ));
+    }
+    out.push(case(
+        "intent_not_granted-constraint-closed",
+        "an argument the closed capability does not name",
+        &[&g],
+        with(&[&g], &|a| a["shell"] = json!("rm -rf /")),
+        PAYLOAD,
+        Some("intent_not_granted"),
+    ));
+    out.push(case(
+        "intent_not_granted-constraint-missing",
+        "a required argument missing",
+        &[&g],
+        with(&[&g], &|a| {
+            if let Value::Object(m) = a {
+                m.remove("mode");
+            }
+        }),
+        PAYLOAD,
+        Some("intent_not_granted"),
+    ));
+    // Delegation: a covered child, and a child that widens one argument.
+    let child = |caps: Value, jti: &str| {
+        token(
+            &PLANNER,
+            &token_claims(jti, &PLANNER, &EXECUTOR, Some(&g), caps, 0),
+        )
+    };
+    let mut narrow = constraint_caps();
+    narrow[0]["limits"]["path"] =
+        json!({"prefix": "reports/2026/", "suffix": ".pdf", "len": {"max": 32}});
+    narrow[0]["limits"]["currency"] = json!({"const": "eur"});
+    let narrow = child(narrow, "vec-csubgrant-000001");
+    let deleg = |tokens: &[&str]| {
+        let mut args = constraint_args();
+        args["path"] = json!("reports/2026/q3.pdf");
+        let mut c = envelope_claims(&PLANNER, &EXECUTOR, tokens);
+        c["intent"] = json!({"action": "files.read", "resource": "fs/main", "args": args});
+        envelope(&PLANNER, &c)
+    };
+    out.push(case(
+        "allow-constraints-delegation",
+        "a child that narrows `path` to a longer prefix and `currency` to one value",
+        &[&g, &narrow],
+        deleg(&[&g, &narrow]),
+        PAYLOAD,
+        None,
+    ));
+    let mut wide = constraint_caps();
+    wide[0]["limits"]["name"] = json!({"glob": "q?/*"});
+    wide[0]["limits"]["path"] =
+        json!({"prefix": "reports/2026/", "suffix": ".pdf", "len": {"max": 32}});
+    let wide = child(wide, "vec-csubgrant-000002");
+    out.push(case(
+        "escalation-constraint",
+        "a child whose `glob` differs from its parent's (only the identical glob is covered)",
+        &[&g, &wide],
+        deleg(&[&g, &wide]),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    let mut open = constraint_caps();
+    if let Some(Value::Object(cap)) = open.get_mut(0) {
+        cap.remove("closed");
+    }
+    let open = child(open, "vec-csubgrant-000003");
+    out.push(case(
+        "escalation-constraint-opened",
+        "a child that opens its parent's closed capability",
+        &[&g, &open],
+        deleg(&[&g, &open]),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    let mut bad = constraint_caps();
+    bad[0]["limits"]["ticket"] = json!({"regex": "[A-Z"});
+    let bad = root(bad, "vec-cgrant-000000002");
+    out.push(case(
+        "malformed-constraint-regex",
+        "a grant whose `regex` does not compile",
+        // The malformed token is in the envelope's chain; it is not listed (it does not decode).
+        &[],
+        with(&[&bad], &|_| {}),
+        PAYLOAD,
+        Some("malformed"),
+    ));
+    let mut conflict = constraint_caps();
+    conflict[0]["limits"]["amount"] = json!({"max": 1, "in": ["x"]});
+    let conflict = root(conflict, "vec-cgrant-000000003");
+    out.push(case(
+        "malformed-constraint-type-conflict",
+        "a grant whose constraint has members no one type can satisfy",
+        // The malformed token is in the envelope's chain; it is not listed (it does not decode).
+        &[],
+        with(&[&conflict], &|_| {}),
+        PAYLOAD,
+        Some("malformed"),
+    ));
+    out
+}
+
 fn envelope_claims(iss: &Agent, aud: &Agent, chain: &[&str]) -> Value {
     json!({
         "jti": "vec-envelope-0000001", "iss": iss.id, "aud": aud.id, "task": "task-42",
@@ -576,6 +828,7 @@ fn cases() -> Vec<Case> {
         .steps
         .push((request, PAYLOAD.to_vec(), Some("replayed")));
     out.push(replay);
+    out.extend(constraint_cases());
     out
 }
 

@@ -55,3 +55,6 @@ mod docs_performance {}
 #[cfg(doctest)]
 #[doc = include_str!("../docs/testing.md")]
 mod docs_testing {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/constraints.md")]
+mod docs_constraints {}

@@ -24,6 +24,17 @@ pub const MAX_RESOURCE_BYTES: usize = 512;
 /// Deepest nesting of intent argument values below `args` (SPEC section 3): bounds the
 /// recursion of every parser and comparison of arguments.
 pub const MAX_ARG_DEPTH: usize = 64;
+/// Deepest nesting of argument constraint objects (SPEC section 3.1): a `limits` entry is
+/// depth 1, each `each`, `fields` entry, `all_of` or `any_of` element one deeper. Bounds the
+/// recursion of parsing, matching and the coverage check.
+pub const MAX_CONSTRAINT_DEPTH: usize = 8;
+/// Longest `regex` source in a constraint, in bytes (SPEC section 3.1).
+pub const MAX_REGEX_BYTES: usize = 1024;
+/// Longest `glob` in a constraint, in bytes (SPEC section 3.1).
+pub const MAX_GLOB_BYTES: usize = 1024;
+/// Largest compiled form of a `regex` or `glob` (SPEC section 3.1; the `regex` crate's size
+/// limit): bounds the memory and the compile time one constraint can demand.
+pub const MAX_REGEX_COMPILED_BYTES: usize = 256 * 1024;
 /// Most capabilities one token may carry (SPEC section 4): bounds the narrowing check, which
 /// compares every child capability with every parent capability.
 pub const MAX_CAPABILITIES: usize = 32;

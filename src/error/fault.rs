@@ -155,6 +155,9 @@ pub enum Fault {
     IntentNotGranted {
         /// The intent claimed (action and resource).
         intent: String,
+        /// When a capability's action and resource match but its arguments fail: which
+        /// argument failed which constraint (values escaped and cut short).
+        argument: Option<String>,
     },
     /// The payload does not match the envelope's digest (`payload_mismatch`).
     PayloadMismatch,
@@ -312,6 +315,14 @@ pub enum Escalation {
     Capability {
         /// The wider capability.
         capability: String,
+    },
+    /// A capability's action and resource are covered by a parent capability, but one of its
+    /// arguments is not (SPEC section 3.2; the first such parent capability is named).
+    Argument {
+        /// The wider capability.
+        capability: String,
+        /// Which argument, and both constraints on it (escaped and cut short).
+        detail: String,
     },
     /// The parent restricts `delegates`; the link has none.
     DelegatesDropped,
@@ -476,11 +487,17 @@ impl fmt::Display for Fault {
                 e(claimed),
                 e(required)
             ),
-            Fault::IntentNotGranted { intent } => write!(
-                f,
-                "intent `{}` (with its arguments) is not granted by the chain's last link",
-                e(intent)
-            ),
+            Fault::IntentNotGranted { intent, argument } => {
+                write!(
+                    f,
+                    "intent `{}` (with its arguments) is not granted by the chain's last link",
+                    e(intent)
+                )?;
+                match argument {
+                    Some(why) => write!(f, ": {why}"),
+                    None => Ok(()),
+                }
+            }
             Fault::PayloadMismatch => {
                 f.write_str("the payload does not match the envelope's digest")
             }
@@ -652,6 +669,11 @@ impl fmt::Display for Escalation {
                 f,
                 "capability `{}` is not covered by the parent",
                 e(capability)
+            ),
+            Escalation::Argument { capability, detail } => write!(
+                f,
+                "capability `{}` is not covered by the parent: {detail}",
+                e(capability),
             ),
             Escalation::DelegatesDropped => {
                 f.write_str("the parent restricts `delegates`; the child drops the restriction")

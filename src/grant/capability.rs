@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::constraint::{shown_value, Constraint};
 use crate::error::Error;
 use crate::limits::{MAX_ACTION_BYTES, MAX_ARG_DEPTH, MAX_RESOURCE_BYTES};
 use crate::wire::json::strict_map;
@@ -142,7 +143,7 @@ pub fn check_resource_pattern(pattern: &str) -> Result<(), Error> {
 }
 
 /// The first 80 characters of an input, escaped.
-fn shown(s: &str) -> String {
+pub(crate) fn shown(s: &str) -> String {
     s.chars().take(80).flat_map(char::escape_default).collect()
 }
 
@@ -496,7 +497,7 @@ struct RawObject<'a>(
 /// Reads an argument value from its JSON text with exact numbers (see [`exact_number`]).
 /// Each nesting level is read from its own text, so reading is `O(depth * length)`, with the
 /// depth bounded by [`MAX_ARG_DEPTH`].
-fn exact_arg(text: &str, depth: usize) -> Result<ArgValue, String> {
+pub(crate) fn exact_arg(text: &str, depth: usize) -> Result<ArgValue, String> {
     if depth > MAX_ARG_DEPTH {
         return Err(format!(
             "argument values nest more than {MAX_ARG_DEPTH} levels deep"
@@ -535,17 +536,11 @@ fn exact_args<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, ArgVal
     }
 }
 
-/// Deserializes a limit's `max`: an exact number.
-fn exact_max<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Number, D::Error> {
-    let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
-    exact_number_problem(raw.get()).map_err(de::Error::custom)
-}
-
 /// Compares two JSON numbers exactly by their decimal values: integers as integers, anything
 /// else by the decimal that its text denotes (for a double read by [`exact_number`], its
 /// shortest round-trip decimal), so 10^18 + 1 is above `1e18` and an integer just above a
 /// decimal `max` is above it, whatever double the `max` reads as.
-fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ordering> {
+pub(crate) fn cmp_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ordering> {
     match (as_integer(a), as_integer(b)) {
         (Some(x), Some(y)) => Some(x.cmp(&y)),
         _ => Some(cmp_decimal(&number_decimal(a)?, &number_decimal(b)?)),
@@ -609,18 +604,21 @@ fn cmp_decimal(a: &(bool, String, i64), b: &(bool, String, i64)) -> Ordering {
     }
 }
 
-/// A limit on one intent argument.
+/// A limit on one intent argument (SPEC section 3.1): a version 1 form, or a constraint.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum ArgLimit {
-    /// The argument must be a number no larger than this.
+    /// The argument must be a number no larger than this (version 1 `{"max": n}`).
     Max(serde_json::Number),
-    /// The argument must be a string in this set.
+    /// The argument must be a string in this set (version 1 `{"in": [strings]}`).
     In(BTreeSet<String>),
+    /// Any other constraint object (version 2).
+    Constraint(Constraint),
 }
 
 impl ArgLimit {
-    /// Whether an argument value satisfies this limit. A missing value fails.
+    /// Whether an argument value satisfies this limit. A missing value fails, unless the
+    /// constraint is `optional`.
     #[must_use]
     pub fn allows(&self, value: Option<&ArgValue>) -> bool {
         match (self, value) {
@@ -628,12 +626,14 @@ impl ArgLimit {
                 matches!(cmp_numbers(n, max), Some(Ordering::Less | Ordering::Equal))
             }
             (ArgLimit::In(set), Some(ArgValue::String(s))) => set.contains(s),
+            (ArgLimit::Constraint(c), v) => c.allows(v),
             _ => false,
         }
     }
 
-    /// Whether `self` (a parent's limit) is at least as loose as `child` (same kind, a `max`
-    /// no smaller, an `in` set that is a superset).
+    /// Whether every value (and absence) `child` allows, `self` (a parent's limit) allows:
+    /// between two version 1 forms the version 1 rule (a `max` no smaller, an `in` set that is
+    /// a superset), otherwise the rules of SPEC section 3.2.
     #[must_use]
     pub fn covers(&self, child: &ArgLimit) -> bool {
         match (self, child) {
@@ -641,33 +641,101 @@ impl ArgLimit {
                 matches!(cmp_numbers(c, p), Some(Ordering::Less | Ordering::Equal))
             }
             (ArgLimit::In(p), ArgLimit::In(c)) => c.is_subset(p),
-            _ => false,
+            // A version 1 `in` with no member allows nothing: covered by anything, and it
+            // covers only what allows nothing (which the rules do not try to prove).
+            (_, ArgLimit::In(c)) if c.is_empty() => true,
+            (ArgLimit::In(p), _) if p.is_empty() => false,
+            _ => match (self.as_constraint(), child.as_constraint()) {
+                (Some(p), Some(c)) => p.covers(&c),
+                _ => false,
+            },
+        }
+    }
+
+    /// The limit as a version 2 constraint (`None` for an empty version 1 `in`).
+    fn as_constraint(&self) -> Option<std::borrow::Cow<'_, Constraint>> {
+        let member = |key: &str, value: ArgValue| {
+            Constraint::from_value(&ArgValue::Map(BTreeMap::from([(key.to_owned(), value)])))
+                .ok()
+                .map(std::borrow::Cow::Owned)
+        };
+        match self {
+            ArgLimit::Constraint(c) => Some(std::borrow::Cow::Borrowed(c)),
+            ArgLimit::Max(n) => member("max", ArgValue::Number(n.clone())),
+            ArgLimit::In(set) => member(
+                "in",
+                ArgValue::List(set.iter().map(|s| ArgValue::String(s.clone())).collect()),
+            ),
+        }
+    }
+
+    /// The wire name of the first constraint member the value fails.
+    pub(crate) fn failing_member(&self, value: Option<&ArgValue>) -> Option<&'static str> {
+        match self {
+            ArgLimit::Constraint(c) => c.failing_member(value),
+            ArgLimit::Max(_) if !self.allows(value) => Some("max"),
+            ArgLimit::In(_) if !self.allows(value) => Some("in"),
+            _ => None,
         }
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-enum LimitWire {
-    Max(#[serde(deserialize_with = "exact_max")] serde_json::Number),
-    In(Vec<String>),
+impl fmt::Display for ArgLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        f.write_str(&super::constraint::shown_long(&json))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum LimitWire<'a> {
+    Max(&'a serde_json::Number),
+    In(Vec<&'a String>),
 }
 
 impl Serialize for ArgLimit {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            ArgLimit::Max(n) => LimitWire::Max(n.clone()).serialize(s),
-            ArgLimit::In(set) => LimitWire::In(set.iter().cloned().collect()).serialize(s),
+            ArgLimit::Max(n) => LimitWire::Max(n).serialize(s),
+            ArgLimit::In(set) => LimitWire::In(set.iter().collect()).serialize(s),
+            ArgLimit::Constraint(c) => c.serialize(s),
         }
+    }
+}
+
+impl ArgLimit {
+    /// Reads a limit from its value (numbers already exact): `{"max": n}` alone and
+    /// `{"in": [strings]}` alone are the version 1 forms, anything else a constraint.
+    fn from_value(value: &ArgValue) -> Result<ArgLimit, String> {
+        if let ArgValue::Map(m) = value {
+            if m.len() == 1 {
+                match m.iter().next() {
+                    Some((k, ArgValue::Number(n))) if k == "max" => {
+                        return Ok(ArgLimit::Max(n.clone()))
+                    }
+                    Some((k, ArgValue::List(items))) if k == "in" => {
+                        let strings: Option<BTreeSet<String>> = items
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_owned))
+                            .collect();
+                        if let Some(set) = strings {
+                            return Ok(ArgLimit::In(set));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Constraint::from_value(value).map(ArgLimit::Constraint)
     }
 }
 
 impl<'de> Deserialize<'de> for ArgLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match LimitWire::deserialize(d)? {
-            LimitWire::Max(n) => ArgLimit::Max(n),
-            LimitWire::In(v) => ArgLimit::In(v.into_iter().collect()),
-        })
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let value = exact_arg(raw.get(), 0).map_err(de::Error::custom)?;
+        ArgLimit::from_value(&value).map_err(de::Error::custom)
     }
 }
 
@@ -682,7 +750,7 @@ impl ArgName {
         &self.0
     }
 
-    fn parse(s: &str) -> Result<ArgName, String> {
+    pub(crate) fn parse(s: &str) -> Result<ArgName, String> {
         if s.is_empty()
             || s.len() > 64
             || !s
@@ -729,6 +797,45 @@ pub struct Capability {
     resource: Pattern,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     limits: BTreeMap<ArgName, ArgLimit>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    closed: bool,
+}
+
+/// Why a capability does not cover a child whose action and resource it covers: the first
+/// argument whose constraint is not covered (SPEC section 3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ArgumentGap {
+    /// The argument (empty when the parent is closed and the child is open).
+    pub(crate) argument: String,
+    /// The parent's constraint on it (`closed` or `none` when it has none).
+    pub(crate) parent: String,
+    /// The child's constraint on it (`open` or `none` when it has none).
+    pub(crate) child: String,
+}
+
+impl fmt::Display for ArgumentGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (argument, parent, child) = (&self.argument, &self.parent, &self.child);
+        if argument.is_empty() {
+            f.write_str("the parent is closed and the child is open")
+        } else if parent == "none" {
+            write!(
+                f,
+                "the parent is closed and does not name argument `{argument}`"
+            )
+        } else if child == "none" {
+            write!(
+                f,
+                "argument `{argument}` drops the parent's constraint `{parent}`"
+            )
+        } else {
+            write!(
+                f,
+                "argument `{argument}`: the child's constraint `{child}` is not covered by the \
+                 parent's `{parent}`"
+            )
+        }
+    }
 }
 
 impl Capability {
@@ -738,7 +845,42 @@ impl Capability {
             action: Pattern::parse(action, PatternKind::Action)?,
             resource: Pattern::parse(resource, PatternKind::Resource)?,
             limits: BTreeMap::new(),
+            closed: false,
         })
+    }
+
+    /// Closes the capability (SPEC section 3): an intent argument it does not name is refused.
+    #[must_use]
+    pub fn closed(mut self) -> Capability {
+        self.closed = true;
+        self
+    }
+
+    /// Whether the capability is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Adds a constraint (SPEC section 3.1) on the argument `name`.
+    ///
+    /// ```
+    /// use agent_handoff::{Capability, Intent};
+    /// let cap = Capability::new("files.read", "fs/*")?
+    ///     .constrain("path", r#"{"glob": "reports/**", "not_in": ["reports/secret"]}"#.parse()?)?
+    ///     .closed();
+    /// let ok = Intent::new("files.read", "fs/main")?.arg("path", "reports/2026/q3.pdf");
+    /// let extra = Intent::new("files.read", "fs/main")?
+    ///     .arg("path", "reports/q3.pdf")
+    ///     .arg("mode", "w");
+    /// assert!(cap.allows(&ok));
+    /// assert!(!cap.allows(&extra));
+    /// # Ok::<(), agent_handoff::Error>(())
+    /// ```
+    pub fn constrain(mut self, name: &str, constraint: Constraint) -> Result<Capability, Error> {
+        let name = ArgName::parse(name).map_err(Error::InvalidCapability)?;
+        self.limits.insert(name, ArgLimit::Constraint(constraint));
+        Ok(self)
     }
 
     /// Adds a `max` limit: the argument `name` must be a number no larger than `max`.
@@ -791,28 +933,85 @@ impl Capability {
 
     /// Whether this capability grants the concrete intent: the action and resource match and
     /// every limit is satisfied by the intent's arguments.
+    /// A closed capability also refuses an argument it does not name.
     #[must_use]
     pub fn allows(&self, intent: &Intent) -> bool {
         self.action.matches(&intent.action)
             && self.resource.matches(&intent.resource)
-            && self
-                .limits
-                .iter()
-                .all(|(name, limit)| limit.allows(intent.args.get(name.as_str())))
+            && self.argument_failure(intent).is_none()
+    }
+
+    /// Why the intent's arguments fail this capability, in words: which argument, which
+    /// constraint member, and the value (escaped and cut short). `None` when they pass.
+    pub(crate) fn argument_failure(&self, intent: &Intent) -> Option<String> {
+        for (name, limit) in &self.limits {
+            let value = intent.args.get(name.as_str());
+            if !limit.allows(value) {
+                let member = limit.failing_member(value).unwrap_or("constraint");
+                return Some(match value {
+                    None => format!("argument `{name}` is missing; it is required by `{limit}`"),
+                    Some(v) => format!(
+                        "argument `{name}` = {} fails `{member}` of `{limit}`",
+                        shown_value(v)
+                    ),
+                });
+            }
+        }
+        if self.closed {
+            let unnamed = intent
+                .args
+                .keys()
+                .find(|k| !self.limits.keys().any(|n| n.as_str() == k.as_str()))?;
+            return Some(format!(
+                "argument `{}` is not named by the closed capability `{self}`",
+                shown(unnamed)
+            ));
+        }
+        None
     }
 
     /// Whether this capability covers `child`: action and resource patterns cover, and every
     /// limit of `self` is present in `child` and at least as tight.
+    /// When `self` is closed, `child` must be closed and name no argument `self` does not.
     #[must_use]
     pub fn covers(&self, child: &Capability) -> bool {
-        self.action.covers(&child.action)
-            && self.resource.covers(&child.resource)
-            && self.limits.iter().all(|(name, limit)| {
-                child
-                    .limits
-                    .get(name)
-                    .is_some_and(|child_limit| limit.covers(child_limit))
-            })
+        self.patterns_cover(child) && self.argument_gap(child).is_none()
+    }
+
+    /// Whether the action and resource patterns cover `child`'s.
+    pub(crate) fn patterns_cover(&self, child: &Capability) -> bool {
+        self.action.covers(&child.action) && self.resource.covers(&child.resource)
+    }
+
+    /// The first argument rule of SPEC section 3 that `child` breaks, or `None`.
+    pub(crate) fn argument_gap(&self, child: &Capability) -> Option<ArgumentGap> {
+        let gap = |argument: &str, parent: String, child: String| ArgumentGap {
+            argument: argument.to_owned(),
+            parent,
+            child,
+        };
+        for (name, limit) in &self.limits {
+            match child.limits.get(name) {
+                Some(c) if limit.covers(c) => {}
+                Some(c) => return Some(gap(name.as_str(), limit.to_string(), c.to_string())),
+                // A closed child refuses the argument: narrower than an optional one.
+                None if child.closed && limit.allows(None) => {}
+                None => return Some(gap(name.as_str(), limit.to_string(), "none".to_owned())),
+            }
+        }
+        if self.closed {
+            if !child.closed {
+                return Some(gap("", "closed".to_owned(), "open".to_owned()));
+            }
+            if let Some((name, c)) = child
+                .limits
+                .iter()
+                .find(|(n, _)| !self.limits.contains_key(*n))
+            {
+                return Some(gap(name.as_str(), "none".to_owned(), c.to_string()));
+            }
+        }
+        None
     }
 }
 
@@ -823,7 +1022,11 @@ impl fmt::Display for Capability {
             match limit {
                 ArgLimit::Max(n) => write!(f, ", {name} <= {n}")?,
                 ArgLimit::In(set) => write!(f, ", {name} in {set:?}")?,
+                ArgLimit::Constraint(c) => write!(f, ", {name} {c}")?,
             }
+        }
+        if self.closed {
+            f.write_str(", closed")?;
         }
         Ok(())
     }
@@ -836,6 +1039,8 @@ struct CapabilityWire {
     resource: String,
     #[serde(default, deserialize_with = "strict_map")]
     limits: BTreeMap<ArgName, ArgLimit>,
+    #[serde(default)]
+    closed: bool,
 }
 
 impl<'de> Deserialize<'de> for Capability {
@@ -851,6 +1056,7 @@ impl<'de> Deserialize<'de> for Capability {
             action: Pattern(wire.action.into()),
             resource: Pattern(wire.resource.into()),
             limits: wire.limits,
+            closed: wire.closed,
         })
     }
 }

@@ -9,6 +9,7 @@
 //! functions, so nothing is built that the verifier would refuse for those rules.
 
 mod capability;
+mod constraint;
 mod envelope;
 mod link;
 pub(crate) mod rules;
@@ -19,6 +20,7 @@ pub use capability::{
     check_resource, check_resource_pattern, exact_number, ArgLimit, ArgName, ArgValue, Capability,
     Intent, Pattern,
 };
+pub use constraint::Constraint;
 pub(crate) use envelope::{BorrowedEnvelopeClaims, EnvelopeClaims};
 pub use envelope::{EnvelopeBuilder, HandoffEnvelope, HandoffMode, PayloadDigest};
 pub(crate) use link::ParsedLink;

@@ -174,8 +174,20 @@ pub(crate) fn does_not_escalate(p: &TokenClaims, c: &TokenClaims) -> Result<(), 
         }));
     }
     if let Some(wider) = c.caps.iter().find(|cap| !covered(&p.caps, cap)) {
-        return Err(Fault::Escalation(Escalation::Capability {
-            capability: text(wider),
+        // Name the argument when a parent capability covers the action and resource.
+        let gap = p
+            .caps
+            .iter()
+            .filter(|pc| pc.patterns_cover(wider))
+            .find_map(|pc| pc.argument_gap(wider));
+        return Err(Fault::Escalation(match gap {
+            Some(gap) => Escalation::Argument {
+                capability: text(wider),
+                detail: gap.to_string(),
+            },
+            None => Escalation::Capability {
+                capability: text(wider),
+            },
         }));
     }
     let Some(theirs) = &p.delegates else {
@@ -354,9 +366,18 @@ pub(crate) fn required_intent(intent: &Intent, required: Option<&Intent>) -> Res
 /// Section 6 step 6: the intent is covered by a capability of the chain's last link, its
 /// arguments within that capability's limits [intent_not_granted].
 pub(crate) fn intent_granted<L: ChainLink>(links: &[L], intent: &Intent) -> Result<(), Fault> {
-    if !last(links)?.caps.iter().any(|cap| cap.allows(intent)) {
+    let caps = &last(links)?.caps;
+    if !caps.iter().any(|cap| cap.allows(intent)) {
+        // Explain the first capability whose action and resource match.
+        let argument = caps
+            .iter()
+            .filter(|c| {
+                c.action().matches(intent.action()) && c.resource().matches(intent.resource())
+            })
+            .find_map(|c| c.argument_failure(intent));
         return Err(Fault::IntentNotGranted {
             intent: text(intent),
+            argument,
         });
     }
     Ok(())

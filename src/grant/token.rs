@@ -694,6 +694,7 @@ fn token_problem(fault: Fault, parent: Option<&TokenClaims>) -> String {
         (Fault::Escalation(Escalation::Capability { capability }), _) => {
             format!("escalation: `{capability}` is not covered by any capability of the parent")
         }
+        (Fault::Escalation(x @ Escalation::Argument { .. }), _) => format!("escalation: {x}"),
         (Fault::Escalation(Escalation::Delegate { pattern }), _) => {
             format!("escalation: delegate pattern `{pattern}` is wider than the parent allows")
         }

@@ -23,6 +23,8 @@ mod wire;
 mod keys;
 // SPEC 3: capabilities, patterns, argument limits.
 mod capabilities;
+// SPEC 3.1 and 3.2: argument constraints, closed capabilities, sound coverage.
+mod constraints;
 // SPEC 4: delegation tokens and chains.
 mod chain;
 // SPEC 5: handoff envelopes.
