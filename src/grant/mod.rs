@@ -12,6 +12,7 @@ mod capability;
 mod envelope;
 mod link;
 pub(crate) mod rules;
+pub(crate) mod semantic;
 mod task;
 mod token;
 
