@@ -476,7 +476,7 @@ mod tests {
                 ("http://:@good.com/", false),
                 // IDNA look-alikes and other spellings of a host
                 ("http://g\u{43e}\u{43e}d.com/", false),
-                ("http://xn--gd-glcb.com/", false),
+                ("http://xn--gd-fmca.com/", false),
                 ("http://\u{ff47}\u{ff4f}\u{ff4f}\u{ff44}.com/", false),
                 ("http://good\u{3002}com/", false),
                 ("http://g%6Fod.com/", false),
@@ -592,6 +592,25 @@ mod tests {
                 ("http://localhost/", false),
             ],
         );
+    }
+
+    /// A Unicode look-alike is refused as written, and its punycode is another host: neither
+    /// reaches `good.com`, even when the look-alike's punycode is what the policy lists.
+    #[test]
+    fn url_idna_look_alikes() {
+        let lookalike = "http://g\u{43e}\u{43e}d.com/";
+        assert_eq!(
+            Url::parse(lookalike).unwrap().host_str(),
+            Some("xn--gd-fmca.com")
+        );
+        let good = rule(json!({"schemes": "http", "hosts": "good.com"}));
+        assert!(!good.allows(lookalike));
+        let puny = rule(json!({"schemes": "http", "hosts": "xn--gd-fmca.com"}));
+        assert!(puny.allows("http://xn--gd-fmca.com/"));
+        assert!(!puny.allows(lookalike));
+        assert!(puny
+            .refusal(lookalike)
+            .contains("not written as the URL parser writes it"));
     }
 
     #[test]
@@ -824,7 +843,7 @@ mod tests {
             p_hosts in prop::collection::vec(host_pattern(), 1..4),
             p_ports in ports(),
             p_paths in prop::collection::vec(prefix(), 1..3),
-            derive in prop::collection::vec(any::<u8>(), 4),
+            derive in prop::collection::vec(any::<u8>(), 5),
             c_free_host in host_pattern(),
             c_ports in ports(),
             c_extra in "[xy]{1,2}",
@@ -848,7 +867,12 @@ mod tests {
             let c_ports = if derive[3] % 2 == 0 { p_ports.clone() } else { c_ports };
             let c_paths: Vec<String> = p_paths
                 .iter()
-                .map(|p| if derive[3] % 3 == 0 { p.clone() } else { format!("{}/{c_extra}", p.trim_end_matches('/')) })
+                .map(|p| match derive[4] % 4 {
+                    0 => p.clone(),
+                    // not on a segment boundary: `/x` to `/xy` (uncovered)
+                    1 if p != "/" => format!("{p}{c_extra}"),
+                    _ => format!("{}/{c_extra}", p.trim_end_matches('/')),
+                })
                 .collect();
             let child = build(&c_schemes, &c_hosts, &c_ports, &c_paths);
             prop_assert!(parent.covers(&parent));
@@ -867,6 +891,42 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+
+        /// Converse spot check: for an uncovered pair, a URL the child allows and the parent
+        /// refuses is found among the child's own schemes, hosts, ports and prefixes (covering
+        /// is exact for this kind: its allowed set is a product of the allow lists).
+        #[test]
+        fn url_uncovered_has_witness(
+            p_schemes in schemes(),
+            p_hosts in prop::collection::vec(host_pattern(), 1..4),
+            p_ports in ports(),
+            p_paths in prop::collection::vec(prefix(), 1..3),
+            c_schemes in schemes(),
+            c_hosts in prop::collection::vec(host_pattern(), 1..3),
+            c_ports in ports(),
+            c_paths in prop::collection::vec(prefix(), 1..3),
+        ) {
+            let parent = build(&p_schemes, &p_hosts, &p_ports, &p_paths);
+            let child = build(&c_schemes, &c_hosts, &c_ports, &c_paths);
+            if !parent.covers(&child) {
+                let mut grid = Vec::new();
+                for scheme in &child.schemes {
+                    for host in &child.hosts {
+                        let host = match host {
+                            HostPattern::Below(s) => format!("z.{s}"),
+                            HostPattern::Domain(d) | HostPattern::Ip(d) => d.clone(),
+                        };
+                        for port in child.ports_for(scheme) {
+                            for path in &child.paths {
+                                grid.push(format!("{scheme}://{host}:{port}{path}"));
+                            }
+                        }
+                    }
+                }
+                let witness = grid.iter().find(|v| child.allows(v) && !parent.allows(v));
+                prop_assert!(witness.is_some(), "no witness: {parent:?} {child:?}");
             }
         }
     }
