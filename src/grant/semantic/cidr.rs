@@ -73,7 +73,8 @@ impl CidrRule {
             .all(|c| parent.iter().any(|p| p.contains(c)))
     }
 
-    /// Why `value` is refused (the value shown escaped and truncated).
+    /// Why `value` is refused (the value shown escaped and truncated); for an allowed value,
+    /// a sentence saying it is allowed.
     pub(crate) fn refusal(&self, value: &str) -> String {
         match address(value) {
             Err(why) => format!("`{}` {why}", shown(value)),

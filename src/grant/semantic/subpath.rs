@@ -81,7 +81,7 @@ impl SubpathRule {
 
     /// Whether `value` is an absolute path inside the root (or the root itself).
     pub(crate) fn allows(&self, value: &str) -> bool {
-        segments(value).is_ok_and(|segs| segs.starts_with(&self.root_refs()))
+        segments(value).is_ok_and(|segs| self.contains(&segs))
     }
 
     /// Whether every path the child allows, this rule allows: this root is the child's root or
@@ -90,11 +90,12 @@ impl SubpathRule {
         child.root.starts_with(&self.root)
     }
 
-    /// Why `value` is refused (the value shown escaped and truncated).
+    /// Why `value` is refused (the value shown escaped and truncated); for an allowed value,
+    /// a sentence saying it is allowed.
     pub(crate) fn refusal(&self, value: &str) -> String {
         match segments(value) {
             Err(p) => format!("`{}` {}", shown(value), p.text()),
-            Ok(segs) if !segs.starts_with(&self.root_refs()) => {
+            Ok(segs) if !self.contains(&segs) => {
                 format!("`{}` is not inside `{}`", shown(value), self.root_text())
             }
             Ok(_) => format!(
@@ -110,8 +111,9 @@ impl SubpathRule {
         Value::String(self.root_text())
     }
 
-    fn root_refs(&self) -> Vec<&str> {
-        self.root.iter().map(String::as_str).collect()
+    /// Whether normalised segments start with the root's segments.
+    fn contains(&self, segs: &[&str]) -> bool {
+        segs.len() >= self.root.len() && self.root.iter().zip(segs).all(|(r, s)| r == s)
     }
 
     fn root_text(&self) -> String {

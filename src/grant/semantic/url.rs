@@ -329,7 +329,8 @@ impl UrlRule {
                 .all(|c| self.paths.iter().any(|p| under(c, p)))
     }
 
-    /// Why `value` is refused (the value shown escaped and truncated).
+    /// Why `value` is refused (the value shown escaped and truncated); for an allowed value,
+    /// a sentence saying it is allowed.
     pub(crate) fn refusal(&self, value: &str) -> String {
         match parse_value(value) {
             Err(why) => format!("`{}` {why}", shown(value)),
@@ -370,6 +371,14 @@ impl UrlRule {
         Value::Object(obj)
     }
 
+    /// Whether `port` is allowed with `scheme`.
+    fn port_allowed(&self, scheme: &str, port: u16) -> bool {
+        match &self.ports {
+            Some(ports) => ports.contains(&port),
+            None => default_port(scheme) == Some(port),
+        }
+    }
+
     /// The ports allowed with `scheme`.
     fn ports_for(&self, scheme: &str) -> BTreeSet<u16> {
         match &self.ports {
@@ -395,7 +404,7 @@ impl UrlRule {
         let Some(port) = url.port_or_known_default() else {
             return Some("has no port".into());
         };
-        if !self.ports_for(url.scheme()).contains(&port) {
+        if !self.port_allowed(url.scheme(), port) {
             return Some(format!(
                 "has port {port}, not listed for `{}`",
                 url.scheme()
