@@ -13,6 +13,7 @@ mod constraint;
 mod envelope;
 mod link;
 pub(crate) mod rules;
+pub(crate) mod semantic;
 mod task;
 mod token;
 
