@@ -90,7 +90,41 @@ pub(crate) struct TokenClaims {
     pub ext: Option<Box<serde_json::value::RawValue>>,
 }
 
+/// The members of a token's claims that are read before its signature is checked.
+#[derive(Deserialize)]
+struct Issuer {
+    iss: AgentId,
+}
+
+/// The one member of a token's claims with a known type that is not `iss`: its id.
+#[derive(Deserialize)]
+struct Id {
+    jti: TokenId,
+}
+
 impl TokenClaims {
+    /// The token's claimed issuer, read without parsing any other claim, so that the
+    /// signature can be checked before the rest is parsed (SPEC section 6 step 5: capabilities
+    /// carry regexes and globs, which are compiled when they are parsed). Claims without a
+    /// readable `iss` get the fault the full parse gives them [malformed].
+    pub(crate) fn issuer(json: &[u8]) -> Result<AgentId, Fault> {
+        match serde_json::from_slice::<Issuer>(json) {
+            Ok(Issuer { iss }) => Ok(iss),
+            Err(e) => Err(TokenClaims::parse(json).err().unwrap_or_else(|| {
+                Fault::malformed(format!(
+                    "delegation token claims are not valid: {}",
+                    crate::wire::json::json_problem(&e)
+                ))
+            })),
+        }
+    }
+
+    /// The token's claimed id, read without parsing any other claim (for the audit record of
+    /// a denial: what an unverified input claims is never compiled).
+    pub(crate) fn claimed_id(json: &[u8]) -> Option<TokenId> {
+        serde_json::from_slice::<Id>(json).ok().map(|id| id.jti)
+    }
+
     /// Parses and checks claim syntax (SPEC section 4) [malformed].
     pub(crate) fn parse(json: &[u8]) -> Result<TokenClaims, Fault> {
         let malformed = |problem: String| Fault::malformed(problem);

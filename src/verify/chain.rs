@@ -40,9 +40,9 @@ impl ChainLink for Link {
     }
 }
 
-/// A link's claims and `kid`, and, when the link cache did not know it, its decoded JWS,
-/// whose signature is still to be checked.
-type Decoded<'a> = (Arc<ParsedLink>, Option<jws::Decoded<'a>>);
+/// A link's claims and `kid` (its signature verified), and whether they were decoded now
+/// (`true`) or came from the link cache.
+type Decoded = (Arc<ParsedLink>, bool);
 
 impl HandoffVerifier {
     /// SPEC section 4: every link decoded, bound to its parent, signed by a registered key,
@@ -68,19 +68,18 @@ impl HandoffVerifier {
         // cache entry is recorded under the old one.
         let generation = self.keys.generation();
         let hash = TokenHash::of(compact);
-        let (parsed, unverified) = self.decode_link(compact, &hash, generation, now)?;
+        // Signature under the key registered for the issuer, then the claims [unknown_key,
+        // bad_signature, malformed].
+        let (parsed, decoded_now) = self.decode_link(compact, &hash, generation, now)?;
         let claims = &parsed.claims;
-
+        if decoded_now {
+            let drop_at = claims.exp.plus(self.limits.leeway);
+            self.links.insert(&hash, &parsed, generation, drop_at, now);
+        }
         // Binding to the parent [untrusted_root, broken_chain].
         match earlier.last() {
             None => self.trusted_root(claims)?,
             Some(parent) => rules::follows(parent, claims, &parsed.kid)?,
-        }
-        // Signature under the key registered for the issuer [unknown_key, bad_signature].
-        if let Some(decoded) = &unverified {
-            self.verify_signature(decoded, &claims.iss, Signer::Issuer)?;
-            let drop_at = claims.exp.plus(self.limits.leeway);
-            self.links.insert(&hash, &parsed, generation, drop_at, now);
         }
         self.subject_key_known(claims)?;
         // In force [not_yet_valid, expired, ttl_too_long].
@@ -98,24 +97,30 @@ impl HandoffVerifier {
 
     /// The link's claims: from the cache if these bytes were decoded and signature-checked
     /// before at this key generation (the same bytes decode to the same claims; every other
-    /// check still runs), else decoded [malformed, ...], with the signature still to check.
-    fn decode_link<'a>(
+    /// check still runs), else decoded: the JWS, its claimed issuer, the signature under that
+    /// issuer's key, and only then the claims [malformed, unknown_key, bad_signature].
+    fn decode_link(
         &self,
-        compact: &'a str,
+        compact: &str,
         hash: &TokenHash,
         generation: u64,
         now: UnixTime,
-    ) -> Result<Decoded<'a>, Fault> {
+    ) -> Result<Decoded, Fault> {
         if let Some(parsed) = self.links.get(hash, generation, now) {
-            return Ok((parsed, None));
+            return Ok((parsed, false));
         }
         let decoded = jws::decode(compact, Kind::Token)?;
+        // The signature first, under the key registered for the claimed issuer: nothing else
+        // of an unsigned link is parsed (its capabilities' regexes and globs are compiled when
+        // parsed) [unknown_key, bad_signature].
+        let issuer = TokenClaims::issuer(&decoded.claims)?;
+        self.verify_signature(&decoded, &issuer, Signer::Issuer)?;
         let claims = TokenClaims::parse(&decoded.claims)?;
         let parsed = Arc::new(ParsedLink {
             claims,
             kid: decoded.kid.clone(),
         });
-        Ok((parsed, Some(decoded)))
+        Ok((parsed, true))
     }
 
     /// The root has no `parent` [broken_chain] and is issued by a trusted authority

@@ -168,3 +168,37 @@ fn attenuate_chain_checks_the_chain_it_is_given() {
         "{err}"
     );
 }
+
+/// SPEC 6 step 5: no claim of a link is parsed before its signature verifies. A root that
+/// claims the orchestrator but is signed by mallory, whose claims would also be malformed
+/// (an unknown member, and a capability with a regex that does not compile), is refused for
+/// its signature: the verifier never parsed (or compiled) the rest of its claims. Signed by
+/// the orchestrator, the same claims are `malformed`.
+#[test]
+fn a_links_claims_are_parsed_only_after_its_signature_verifies() {
+    let w = World::new();
+    let mut claims = w.token_claims(
+        &w.orchestrator,
+        &w.planner,
+        None,
+        json!([{"action": "tickets.read", "resource": "project/alpha/*",
+                "limits": {"q": {"regex": "(unclosed"}}}]),
+        1,
+    );
+    claims["zzz"] = json!(1);
+    let text = claims.to_string();
+    let header = header(agent_handoff::wire::TYP_DELEGATION, w.orchestrator.kid());
+    let forged = sign_raw(&w.mallory.seed, &header, &text);
+    let signed = sign_raw(&w.orchestrator.seed, &header, &text);
+    let verify = |root: &str| {
+        let env = w.raw_envelope(
+            &w.planner,
+            &w.envelope_claims(&w.planner, &w.executor, &[root]),
+        );
+        w.verifier(&w.executor).verify(&env, PAYLOAD, &ctx())
+    };
+    let r = assert_reason(verify(&forged), Reason::BadSignature);
+    assert_eq!(r.location(), Location::Link(0));
+    let r = assert_reason(verify(&signed), Reason::Malformed);
+    assert_eq!(r.location(), Location::Link(0));
+}
