@@ -176,16 +176,22 @@ fn main() -> Result<()> {
         Err(e) => println!("   REFUSE builder: {e}"),
     }
     let forged = forge_wider_child(&planner, &executor, grant.token(), clock.now())?;
-    let escalated = HandoffEnvelope::builder(&planner)
+    let sealed = HandoffEnvelope::builder(&planner)
         .to(executor.id())
         .intent("payments.execute", "account/ops/refunds")?
         .arg("amount", 900)
         .chain([grant.token(), &forged])
         .issued_at(clock.now())
-        .seal()?;
+        .seal();
+    match sealed {
+        Ok(_) => println!("   !! the builder sealed an escalated chain"),
+        Err(e) => println!("   REFUSE builder: {e}"),
+    }
+    let escalated =
+        seal_escalation_by_hand(&planner, &executor, grant.token(), &forged, clock.now())?;
     show(
-        "a hand-signed child token granting 1000 (bypassing the builder)",
-        &at_executor.verify(escalated.as_str(), b"", &ctx),
+        "a hand-signed child token granting 1000, in a hand-sealed envelope (bypassing the builders)",
+        &at_executor.verify(&escalated, b"", &ctx),
     );
 
     println!("   b) over the limit: the executor asks for 400 with its 100 grant");
@@ -297,6 +303,30 @@ fn forge_wider_child(
     Ok(DelegationToken::decode(&sign_by_hand(
         from, &header, &claims,
     )?)?)
+}
+
+/// The same compromised planner seals, by hand, an envelope asking the executor to pay 900
+/// with the forged chain (the builder refuses to seal a chain the verifier would refuse).
+fn seal_escalation_by_hand(
+    from: &AgentIdentity,
+    to: &AgentIdentity,
+    grant: &DelegationToken,
+    forged: &DelegationToken,
+    now: UnixTime,
+) -> Result<String> {
+    let claims = serde_json::json!({
+        "jti": "forged-escalation-0001",
+        "iss": from.id().as_str(),
+        "aud": to.id().as_str(),
+        "task": grant.claimed_task().as_str(),
+        "intent": {"action": "payments.execute", "resource": "account/ops/refunds", "args": {"amount": 900}},
+        "digest": agent_handoff::grant::PayloadDigest::of(b"").to_wire(),
+        "iat": now.as_secs(),
+        "exp": now.as_secs() + 60,
+        "chain": [grant.as_str(), forged.as_str()],
+    });
+    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::wire::TYP_HANDOFF, "kid": from.kid().as_str()});
+    sign_by_hand(from, &header, &claims)
 }
 
 /// The intern takes the executor's sealed payment, swaps in its own id, and signs it.

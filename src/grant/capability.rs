@@ -144,7 +144,8 @@ pub fn check_resource_pattern(pattern: &str) -> Result<(), Error> {
 
 /// The first 80 characters of an input, escaped.
 pub(crate) fn shown(s: &str) -> String {
-    s.chars().take(80).flat_map(char::escape_default).collect()
+    let cut: String = s.chars().take(80).collect();
+    crate::escape::escape_text(cut).into_owned()
 }
 
 impl Pattern {

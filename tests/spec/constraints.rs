@@ -771,7 +771,7 @@ fn an_uncovered_child_is_escalation_at_the_verifier_and_refused_by_the_builder()
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("`path`") && err.contains("reports/**") && err.contains("reports/*\\\""),
+        err.contains("`path`") && err.contains("reports/**") && err.contains(r#""reports/*""#),
         "{err}"
     );
     let covered = grant

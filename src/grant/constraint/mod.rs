@@ -369,7 +369,7 @@ impl fmt::Display for Constraint {
 /// At most 200 characters of a text, escaped, with `...` when cut.
 pub(crate) fn shown_long(s: &str) -> String {
     let cut: String = s.chars().take(200).collect();
-    let mut out: String = cut.chars().flat_map(char::escape_default).collect();
+    let mut out: String = crate::escape::escape_text(cut.as_str()).into_owned();
     if cut.len() < s.len() {
         out.push_str("...");
     }
