@@ -574,7 +574,7 @@ fn closed_capabilities_refuse_unnamed_arguments_and_only_narrow() {
 // ------------------------------------------------- reason codes at the builders and verifier
 
 /// A root grant from the orchestrator to the planner with the given capabilities JSON.
-fn root_with(w: &World, caps: Value) -> String {
+pub(super) fn root_with(w: &World, caps: Value) -> String {
     w.raw_token(
         &w.orchestrator,
         &w.token_claims(&w.orchestrator, &w.planner, None, caps, 1),
@@ -672,7 +672,7 @@ fn a_malformed_constraint_in_a_token_is_malformed() {
 }
 
 /// The planner's child of `root`, hand-signed, with the given capabilities.
-fn child_of(w: &World, root: &str, caps: Value) -> String {
+pub(super) fn child_of(w: &World, root: &str, caps: Value) -> String {
     w.raw_token(
         &w.planner,
         &w.token_claims(&w.planner, &w.executor, Some(root), caps, 0),
@@ -794,7 +794,7 @@ fn an_uncovered_child_is_escalation_at_the_verifier_and_refused_by_the_builder()
 
 /// Covered pairs per soundness test: `PROPTEST_CASES` when set (CI: 10000), else 24, so that
 /// `cargo test` stays quick. Uncovered draws are rejected, not counted.
-fn config() -> Config {
+pub(super) fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -968,7 +968,7 @@ fn to_arg(v: &Value) -> ArgValue {
 
 /// The property: `parent` covers `child` (else the draw is rejected), and every value (and
 /// absence) the child allows, the parent allows.
-fn sound(parent: &Value, child: &Value, values: &[Value]) -> Result<(), TestCaseError> {
+pub(super) fn sound(parent: &Value, child: &Value, values: &[Value]) -> Result<(), TestCaseError> {
     let (Some(p), Some(c)) = (parsed(parent), parsed(child)) else {
         return Err(TestCaseError::reject("malformed draw"));
     };
