@@ -162,8 +162,66 @@ fn main() -> Result<()> {
         &at_payments.verify(payment.as_str(), pay_body, &ctx),
     );
 
+    // ------------------------------------------------------------------ closed-world intent
+    step("6. A closed-world grant: a file tool inside /data/reports, a fetch tool for https://api.acme.example/*");
+    // Closed: an argument the capability does not name is refused, a named one is required.
+    let tools = DelegationToken::root(&orchestrator)
+        .delegate_to(&planner.public())
+        .task("task-43".parse()?)
+        .grant(
+            Capability::new("files.read", "fs/*")?
+                .constrain("path", r#"{"subpath": "/data/reports"}"#.parse()?)?
+                .closed(),
+        )
+        .grant(
+            Capability::new("http.fetch", "web/*")?
+                .constrain(
+                    "url",
+                    r#"{"url": {"schemes": ["https"], "hosts": ["api.acme.example"]}}"#.parse()?,
+                )?
+                .closed(),
+        )
+        .depth(0)
+        .ttl(Duration::from_secs(600))
+        .issued_at(clock.now())
+        .sign()?;
+    let call = |action: &str, resource: &str, arg: &str, value: &str| {
+        HandoffEnvelope::builder(&planner)
+            .to(executor.id())
+            .intent(action, resource)
+            .map(|b| b.arg(arg, value).chain([&tools]).issued_at(clock.now()))
+            .and_then(|b| b.seal())
+    };
+    for (action, resource, arg, value) in [
+        ("files.read", "fs/main", "path", "/data/reports/2026/q3.pdf"),
+        (
+            "files.read",
+            "fs/main",
+            "path",
+            "/data/reports/../../etc/passwd",
+        ),
+        (
+            "http.fetch",
+            "web/acme",
+            "url",
+            "https://api.acme.example/v1/orders?id=7",
+        ),
+        (
+            "http.fetch",
+            "web/acme",
+            "url",
+            "https://evil.example#@api.acme.example/",
+        ),
+    ] {
+        let envelope = call(action, resource, arg, value)?;
+        show(
+            &format!("{action} {arg}={value}"),
+            &at_executor.verify(envelope.as_str(), b"", &ctx),
+        );
+    }
+
     // ------------------------------------------------------------------ attacks and mistakes
-    step("6. Things that must not work");
+    step("7. Things that must not work");
 
     println!("   a) escalation: the planner tries to give the executor payments up to 1000 (it holds 500)");
     let widened = grant
@@ -259,7 +317,7 @@ fn main() -> Result<()> {
     );
 
     // ------------------------------------------------------------------ audit
-    step("7. The payments tool's audit log (one line per decision, hash-chained)");
+    step("8. The payments tool's audit log (one line per decision, hash-chained)");
     let log = dir.join("payments.audit.jsonl");
     for line in std::fs::read_to_string(&log)?.lines() {
         println!("   {line}");
