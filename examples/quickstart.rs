@@ -240,10 +240,27 @@ fn main() -> Result<()> {
         .arg("amount", 900)
         .chain([grant.token(), &forged])
         .issued_at(clock.now())
+        .seal();
+    match escalated {
+        Ok(_) => println!("   !! the builder sealed an escalated chain"),
+        Err(e) => println!("   REFUSE builder: {e}"),
+    }
+    // So the planner seals that envelope by hand too.
+    let honest = HandoffEnvelope::builder(&planner)
+        .to(executor.id())
+        .intent("payments.execute", "account/ops/refunds")?
+        .arg("amount", 900)
+        .chain([grant.token()])
+        .issued_at(clock.now())
         .seal()?;
+    let mut claims = honest.claims_json();
+    claims["chain"] = serde_json::json!([grant.token().as_str(), forged.as_str()]);
+    claims["jti"] = serde_json::json!("escalated-envelope-0001");
+    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::wire::TYP_HANDOFF, "kid": planner.kid().as_str()});
+    let escalated = sign_by_hand(&planner, &header, &claims)?;
     show(
         "a hand-signed child token granting 1000 (bypassing the builder)",
-        &at_executor.verify(escalated.as_str(), b"", &ctx),
+        &at_executor.verify(&escalated, b"", &ctx),
     );
 
     println!("   b) over the limit: the executor asks for 400 with its 100 grant");
