@@ -435,6 +435,197 @@ fn constraint_cases() -> Vec<Case> {
     out
 }
 
+/// A closed capability with the semantic members (SPEC 3.1 `subpath`, `url`, `cidr`).
+fn semantic_caps() -> Value {
+    json!([{"action": "tools.run", "resource": "tool/*", "closed": true, "limits": {
+        "path": {"subpath": "/data/reports"},
+        "url": {"url": {"schemes": ["https"], "hosts": ["api.acme.example", "*.cdn.acme.example"],
+                        "paths": ["/v1"]}},
+        "ip": {"cidr": ["10.0.0.0/8", "2001:db8::/32"]}
+    }}])
+}
+
+fn semantic_args() -> Value {
+    json!({"path": "/data/reports/2026/q3.pdf", "url": "https://api.acme.example/v1/reports?q=3",
+           "ip": "10.1.2.3"})
+}
+
+/// Vectors for the semantic members: allowed, each refused on a tricky input, a covered and an
+/// uncovered child, and malformed rules.
+fn semantic_cases() -> Vec<Case> {
+    let root =
+        |caps: Value, jti: &str| token(&ORCH, &token_claims(jti, &ORCH, &PLANNER, None, caps, 1));
+    let g = root(semantic_caps(), "vec-sgrant-000000001");
+    let with = |chain: &[&str], edit: &dyn Fn(&mut Value)| {
+        let mut args = semantic_args();
+        edit(&mut args);
+        let mut c = envelope_claims(&PLANNER, &EXECUTOR, chain);
+        c["intent"] = json!({"action": "tools.run", "resource": "tool/report", "args": args});
+        envelope(&PLANNER, &c)
+    };
+    let mut out = vec![case(
+        "allow-constraints-semantic",
+        "a closed capability with `subpath`, `url` and `cidr` arguments, every one satisfied",
+        &[&g],
+        with(&[&g], &|_| {}),
+        PAYLOAD,
+        None,
+    )];
+    let refused: [(&'static str, &'static str, &'static str, &'static str); 7] = [
+        (
+            "intent_not_granted-constraint-subpath-dotdot",
+            "`path` with a `..` segment (never resolved)",
+            "path",
+            "/data/reports/../etc/passwd",
+        ),
+        (
+            "intent_not_granted-constraint-subpath-boundary",
+            "`path` beside its `subpath` root, not inside it (segment boundary)",
+            "path",
+            "/data/reportsx/q3.pdf",
+        ),
+        (
+            "intent_not_granted-constraint-url-fragment",
+            "`url` hiding another host behind a fragment",
+            "url",
+            "https://evil.example#@api.acme.example/v1",
+        ),
+        (
+            "intent_not_granted-constraint-url-host-suffix",
+            "`url` whose host only starts with an allowed host",
+            "url",
+            "https://api.acme.example.evil.example/v1",
+        ),
+        (
+            "intent_not_granted-constraint-url-ip-literal",
+            "`url` with a hexadecimal IPv4 host",
+            "url",
+            "https://0x7f000001/v1",
+        ),
+        (
+            "intent_not_granted-constraint-cidr",
+            "`ip` outside its networks",
+            "ip",
+            "192.168.1.1",
+        ),
+        (
+            "intent_not_granted-constraint-cidr-non-canonical",
+            "`ip` in a non-canonical spelling (leading zero: octal to some tools)",
+            "ip",
+            "010.1.2.3",
+        ),
+    ];
+    for (name, description, arg, value) in refused {
+        out.push(case(
+            name,
+            description,
+            &[&g],
+            with(&[&g], &|a| a[arg] = json!(value)),
+            PAYLOAD,
+            Some("intent_not_granted"),
+        ));
+    }
+    let child = |caps: Value, jti: &str| {
+        token(
+            &PLANNER,
+            &token_claims(jti, &PLANNER, &EXECUTOR, Some(&g), caps, 0),
+        )
+    };
+    let deleg = |tokens: &[&str]| {
+        let mut args = semantic_args();
+        args["path"] = json!("/data/reports/2026/q3.pdf");
+        args["url"] = json!("https://img.cdn.acme.example/v1/logo.png");
+        let mut c = envelope_claims(&PLANNER, &EXECUTOR, tokens);
+        c["intent"] = json!({"action": "tools.run", "resource": "tool/report", "args": args});
+        envelope(&PLANNER, &c)
+    };
+    let mut narrow = semantic_caps();
+    narrow[0]["limits"]["path"] = json!({"subpath": "/data/reports/2026"});
+    narrow[0]["limits"]["url"] =
+        json!({"url": {"schemes": "https", "hosts": "img.cdn.acme.example", "paths": "/v1"}});
+    narrow[0]["limits"]["ip"] = json!({"in": ["10.1.2.3"]});
+    let narrow = child(narrow, "vec-ssubgrant-000001");
+    out.push(case(
+        "allow-constraints-semantic-delegation",
+        "a child narrowing the `subpath` root, the `url` hosts (one name below a wildcard) and `ip` to one address",
+        &[&g, &narrow],
+        deleg(&[&g, &narrow]),
+        PAYLOAD,
+        None,
+    ));
+    let mut wide = semantic_caps();
+    wide[0]["limits"]["path"] = json!({"subpath": "/data"});
+    let wide = child(wide, "vec-ssubgrant-000002");
+    out.push(case(
+        "escalation-constraint-subpath",
+        "a child whose `subpath` root is above its parent's",
+        &[&g, &wide],
+        deleg(&[&g, &wide]),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    let mut wide = semantic_caps();
+    wide[0]["limits"]["url"] =
+        json!({"url": {"schemes": "https", "hosts": "*.acme.example", "paths": "/v1"}});
+    let wide = child(wide, "vec-ssubgrant-000003");
+    out.push(case(
+        "escalation-constraint-url",
+        "a child whose `url` hosts widen `api.acme.example` to `*.acme.example`",
+        &[&g, &wide],
+        deleg(&[&g, &wide]),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    let mut wide = semantic_caps();
+    wide[0]["limits"]["ip"] = json!({"in": ["10.1.2.3", "192.168.1.1"]});
+    let wide = child(wide, "vec-ssubgrant-000004");
+    out.push(case(
+        "escalation-constraint-cidr-in",
+        "a child whose finite `in` set holds an address outside its parent's networks",
+        &[&g, &wide],
+        deleg(&[&g, &wide]),
+        PAYLOAD,
+        Some("escalation"),
+    ));
+    for (name, description, arg, bad, jti) in [
+        (
+            "malformed-constraint-subpath",
+            "a grant whose `subpath` root is not in normal form",
+            "path",
+            json!({"subpath": "/data/../etc"}),
+            "vec-sgrant-000000002",
+        ),
+        (
+            "malformed-constraint-url",
+            "a grant whose `url` host is a non-canonical IP spelling",
+            "url",
+            json!({"url": {"schemes": "https", "hosts": "0x7f000001"}}),
+            "vec-sgrant-000000003",
+        ),
+        (
+            "malformed-constraint-cidr",
+            "a grant whose `cidr` network has host bits set",
+            "ip",
+            json!({"cidr": "10.0.0.1/8"}),
+            "vec-sgrant-000000004",
+        ),
+    ] {
+        let mut caps = semantic_caps();
+        caps[0]["limits"][arg] = bad;
+        let t = root(caps, jti);
+        out.push(case(
+            name,
+            description,
+            // The malformed token is in the envelope's chain; it is not listed (it does not decode).
+            &[],
+            with(&[&t], &|_| {}),
+            PAYLOAD,
+            Some("malformed"),
+        ));
+    }
+    out
+}
+
 fn envelope_claims(iss: &Agent, aud: &Agent, chain: &[&str]) -> Value {
     json!({
         "jti": "vec-envelope-0000001", "iss": iss.id, "aud": aud.id, "task": "task-42",
@@ -829,6 +1020,7 @@ fn cases() -> Vec<Case> {
         .push((request, PAYLOAD.to_vec(), Some("replayed")));
     out.push(replay);
     out.extend(constraint_cases());
+    out.extend(semantic_cases());
     out
 }
 

@@ -162,8 +162,66 @@ fn main() -> Result<()> {
         &at_payments.verify(payment.as_str(), pay_body, &ctx),
     );
 
+    // ------------------------------------------------------------------ closed-world intent
+    step("6. A closed-world grant: a file tool inside /data/reports, a fetch tool for https://api.acme.example/*");
+    // Closed: an argument the capability does not name is refused, a named one is required.
+    let tools = DelegationToken::root(&orchestrator)
+        .delegate_to(&planner.public())
+        .task("task-43".parse()?)
+        .grant(
+            Capability::new("files.read", "fs/*")?
+                .constrain("path", r#"{"subpath": "/data/reports"}"#.parse()?)?
+                .closed(),
+        )
+        .grant(
+            Capability::new("http.fetch", "web/*")?
+                .constrain(
+                    "url",
+                    r#"{"url": {"schemes": ["https"], "hosts": ["api.acme.example"]}}"#.parse()?,
+                )?
+                .closed(),
+        )
+        .depth(0)
+        .ttl(Duration::from_secs(600))
+        .issued_at(clock.now())
+        .sign()?;
+    let call = |action: &str, resource: &str, arg: &str, value: &str| {
+        HandoffEnvelope::builder(&planner)
+            .to(executor.id())
+            .intent(action, resource)
+            .map(|b| b.arg(arg, value).chain([&tools]).issued_at(clock.now()))
+            .and_then(|b| b.seal())
+    };
+    for (action, resource, arg, value) in [
+        ("files.read", "fs/main", "path", "/data/reports/2026/q3.pdf"),
+        (
+            "files.read",
+            "fs/main",
+            "path",
+            "/data/reports/../../etc/passwd",
+        ),
+        (
+            "http.fetch",
+            "web/acme",
+            "url",
+            "https://api.acme.example/v1/orders?id=7",
+        ),
+        (
+            "http.fetch",
+            "web/acme",
+            "url",
+            "https://evil.example#@api.acme.example/",
+        ),
+    ] {
+        let envelope = call(action, resource, arg, value)?;
+        show(
+            &format!("{action} {arg}={value}"),
+            &at_executor.verify(envelope.as_str(), b"", &ctx),
+        );
+    }
+
     // ------------------------------------------------------------------ attacks and mistakes
-    step("6. Things that must not work");
+    step("7. Things that must not work");
 
     println!("   a) escalation: the planner tries to give the executor payments up to 1000 (it holds 500)");
     let widened = grant
@@ -176,21 +234,32 @@ fn main() -> Result<()> {
         Err(e) => println!("   REFUSE builder: {e}"),
     }
     let forged = forge_wider_child(&planner, &executor, grant.token(), clock.now())?;
-    let sealed = HandoffEnvelope::builder(&planner)
+    let escalated = HandoffEnvelope::builder(&planner)
         .to(executor.id())
         .intent("payments.execute", "account/ops/refunds")?
         .arg("amount", 900)
         .chain([grant.token(), &forged])
         .issued_at(clock.now())
         .seal();
-    match sealed {
+    match escalated {
         Ok(_) => println!("   !! the builder sealed an escalated chain"),
         Err(e) => println!("   REFUSE builder: {e}"),
     }
-    let escalated =
-        seal_escalation_by_hand(&planner, &executor, grant.token(), &forged, clock.now())?;
+    // So the planner seals that envelope by hand too.
+    let honest = HandoffEnvelope::builder(&planner)
+        .to(executor.id())
+        .intent("payments.execute", "account/ops/refunds")?
+        .arg("amount", 900)
+        .chain([grant.token()])
+        .issued_at(clock.now())
+        .seal()?;
+    let mut claims = honest.claims_json();
+    claims["chain"] = serde_json::json!([grant.token().as_str(), forged.as_str()]);
+    claims["jti"] = serde_json::json!("escalated-envelope-0001");
+    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::wire::TYP_HANDOFF, "kid": planner.kid().as_str()});
+    let escalated = sign_by_hand(&planner, &header, &claims)?;
     show(
-        "a hand-signed child token granting 1000, in a hand-sealed envelope (bypassing the builders)",
+        "a hand-signed child token granting 1000 (bypassing the builder)",
         &at_executor.verify(&escalated, b"", &ctx),
     );
 
@@ -265,7 +334,7 @@ fn main() -> Result<()> {
     );
 
     // ------------------------------------------------------------------ audit
-    step("7. The payments tool's audit log (one line per decision, hash-chained)");
+    step("8. The payments tool's audit log (one line per decision, hash-chained)");
     let log = dir.join("payments.audit.jsonl");
     for line in std::fs::read_to_string(&log)?.lines() {
         println!("   {line}");
@@ -303,30 +372,6 @@ fn forge_wider_child(
     Ok(DelegationToken::decode(&sign_by_hand(
         from, &header, &claims,
     )?)?)
-}
-
-/// The same compromised planner seals, by hand, an envelope asking the executor to pay 900
-/// with the forged chain (the builder refuses to seal a chain the verifier would refuse).
-fn seal_escalation_by_hand(
-    from: &AgentIdentity,
-    to: &AgentIdentity,
-    grant: &DelegationToken,
-    forged: &DelegationToken,
-    now: UnixTime,
-) -> Result<String> {
-    let claims = serde_json::json!({
-        "jti": "forged-escalation-0001",
-        "iss": from.id().as_str(),
-        "aud": to.id().as_str(),
-        "task": grant.claimed_task().as_str(),
-        "intent": {"action": "payments.execute", "resource": "account/ops/refunds", "args": {"amount": 900}},
-        "digest": agent_handoff::grant::PayloadDigest::of(b"").to_wire(),
-        "iat": now.as_secs(),
-        "exp": now.as_secs() + 60,
-        "chain": [grant.as_str(), forged.as_str()],
-    });
-    let header = serde_json::json!({"alg": "EdDSA", "typ": agent_handoff::wire::TYP_HANDOFF, "kid": from.kid().as_str()});
-    sign_by_hand(from, &header, &claims)
 }
 
 /// The intern takes the executor's sealed payment, swaps in its own id, and signs it.

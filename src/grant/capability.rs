@@ -951,10 +951,19 @@ impl Capability {
                 let member = limit.failing_member(value).unwrap_or("constraint");
                 return Some(match value {
                     None => format!("argument `{name}` is missing; it is required by `{limit}`"),
-                    Some(v) => format!(
-                        "argument `{name}` = {} fails `{member}` of `{limit}`",
-                        shown_value(v)
-                    ),
+                    Some(v) => {
+                        let mut text = format!(
+                            "argument `{name}` = {} fails `{member}` of `{limit}`",
+                            shown_value(v)
+                        );
+                        if let ArgLimit::Constraint(c) = limit {
+                            if let Some(why) = c.failing_explanation(v) {
+                                text.push_str(": ");
+                                text.push_str(&why);
+                            }
+                        }
+                        text
+                    }
                 });
             }
         }

@@ -25,6 +25,8 @@ mod keys;
 mod capabilities;
 // SPEC 3.1 and 3.2: argument constraints, closed capabilities, sound coverage.
 mod constraints;
+// SPEC 3.1 and 3.2: the semantic members `subpath`, `url` and `cidr`, end to end.
+mod constraints_semantic;
 // SPEC 4: delegation tokens and chains.
 mod chain;
 // SPEC 5: handoff envelopes.

@@ -138,3 +138,25 @@ fn every_vector_gets_its_expected_decision() {
         ]
     );
 }
+
+/// The semantic members (SPEC 3.1 `subpath`, `url`, `cidr`) have vectors of each kind: allowed,
+/// refused at the intent, escalation and malformed (their decisions are checked above).
+#[test]
+fn the_semantic_members_have_vectors() {
+    let names: Vec<String> = committed().into_iter().map(|f| f.0).collect();
+    for kind in ["subpath", "url", "cidr"] {
+        for prefix in ["intent_not_granted-", "escalation-", "malformed-"] {
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.starts_with(prefix) && n.contains(&format!("-{kind}"))),
+                "no {prefix}*{kind} vector"
+            );
+        }
+        assert!(
+            names.contains(&"allow-constraints-semantic.json".to_owned())
+                && names.contains(&"allow-constraints-semantic-delegation.json".to_owned()),
+            "{kind}"
+        );
+    }
+}

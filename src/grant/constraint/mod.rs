@@ -4,9 +4,10 @@
 //! then), and lives in the token's claims: a warm verify compiles nothing. Everything here is
 //! a pure function of its inputs.
 //!
-//! A new kind of member (a `subpath`, `url` or `cidr` type with `parse`, `allows(&str)` and
-//! `covers(&child)`) is one variant of `Member` and one line in each of `parse_member`,
-//! `Member::mask`, `Member::allows` and `implied`.
+//! A new kind of member (a type with `parse`, `allows(&str)` and `covers(&child)`, like the
+//! semantic kinds `subpath`, `url` and `cidr` of [`super::semantic`]) is one variant of `Member`
+//! and one line in each of `parse_member`, `Member::mask`, `Member::allows`, `Member::name` and
+//! `implied` (and `Member::explain` when it has its own words for a refusal).
 
 mod text;
 
@@ -17,6 +18,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::capability::{cmp_numbers, exact_arg, shown, ArgName, ArgValue};
+use super::semantic::{cidr::CidrRule, subpath::SubpathRule, url::UrlRule};
 use crate::error::Error;
 use crate::limits::MAX_CONSTRAINT_DEPTH;
 
@@ -78,6 +80,9 @@ enum Member {
     Suffix(String),
     Glob(Glob),
     Regex(RegexPattern),
+    Subpath(SubpathRule),
+    Url(Box<UrlRule>),
+    Cidr(CidrRule),
     Len { min: u64, max: Option<u64> },
     Each(Box<Constraint>),
     SubsetOf(Vec<ArgValue>),
@@ -166,6 +171,7 @@ impl Member {
             Member::In(set) => set.iter().fold(0, |m, v| m | type_of(v)),
             Member::NotIn(_) => ANY,
             Member::Prefix(_) | Member::Suffix(_) | Member::Glob(_) | Member::Regex(_) => STR,
+            Member::Subpath(_) | Member::Url(_) | Member::Cidr(_) => STR,
             Member::Len { .. } => STR | ARR,
             Member::Each(_) | Member::SubsetOf(_) => ARR,
             Member::Fields(_) => OBJ,
@@ -188,6 +194,9 @@ impl Member {
             Member::Suffix(_) => "suffix",
             Member::Glob(_) => "glob",
             Member::Regex(_) => "regex",
+            Member::Subpath(_) => "subpath",
+            Member::Url(_) => "url",
+            Member::Cidr(_) => "cidr",
             Member::Len { .. } => "len",
             Member::Each(_) => "each",
             Member::SubsetOf(_) => "subset_of",
@@ -208,6 +217,9 @@ impl Member {
             (Member::Suffix(p), ArgValue::String(s)) => s.ends_with(p.as_str()),
             (Member::Glob(g), ArgValue::String(s)) => g.matches(s),
             (Member::Regex(r), ArgValue::String(s)) => r.matches(s),
+            (Member::Subpath(r), ArgValue::String(s)) => r.allows(s),
+            (Member::Url(r), ArgValue::String(s)) => r.allows(s),
+            (Member::Cidr(r), ArgValue::String(s)) => r.allows(s),
             (Member::Len { min, max }, ArgValue::String(s)) => {
                 in_len(s.chars().count(), *min, *max)
             }
@@ -218,6 +230,28 @@ impl Member {
             (Member::AllOf(list), _) => list.iter().all(|c| c.allows(Some(v))),
             (Member::AnyOf(list), _) => list.iter().any(|c| c.allows(Some(v))),
             _ => false,
+        }
+    }
+}
+
+impl Member {
+    /// Why a value this member refuses is refused, in the member's own words (the semantic
+    /// kinds: which part of the path, URL or address fails); `None` for the other kinds, whose
+    /// name and value say it all.
+    fn explain(&self, v: &ArgValue) -> Option<String> {
+        let ArgValue::String(s) = v else {
+            return match self {
+                Member::Subpath(_) | Member::Url(_) | Member::Cidr(_) => {
+                    Some("the value is not a string".to_owned())
+                }
+                _ => None,
+            };
+        };
+        match self {
+            Member::Subpath(r) => Some(r.refusal(s)),
+            Member::Url(r) => Some(r.refusal(s)),
+            Member::Cidr(r) => Some(r.refusal(s)),
+            _ => None,
         }
     }
 }
@@ -313,6 +347,15 @@ impl Constraint {
             None => Some("optional"),
             Some(v) => self.members.iter().find(|m| !m.allows(v)).map(Member::name),
         }
+    }
+
+    /// The first member the value fails, with its own explanation when it has one (the
+    /// semantic kinds, SPEC 3.1): `None` when the value passes or is absent.
+    pub(crate) fn failing_explanation(&self, value: &ArgValue) -> Option<String> {
+        self.members
+            .iter()
+            .find(|m| !m.allows(value))
+            .and_then(|m| m.explain(value))
     }
 
     /// Whether the argument may be absent.
@@ -457,6 +500,9 @@ fn implied(m: &Member, c: &[&Member], budget: &mut u32) -> bool {
             _ => false,
         }),
         Member::Regex(r) => any(&|x| matches!(x, Member::Regex(q) if q.source() == r.source())),
+        Member::Subpath(r) => any(&|x| matches!(x, Member::Subpath(q) if r.covers(q))),
+        Member::Url(r) => any(&|x| matches!(x, Member::Url(q) if r.covers(q))),
+        Member::Cidr(r) => any(&|x| matches!(x, Member::Cidr(q) if r.covers(q))),
         Member::Len { min, max } => any(&|x| match x {
             Member::Len {
                 min: cmin,
@@ -587,6 +633,11 @@ fn len_bound(key: &str, v: Option<&ArgValue>) -> Result<Option<u64>, String> {
     .transpose()
 }
 
+/// A semantic member's value as plain JSON, for the semantic kinds' parsers (parse time only).
+fn semantic_json(v: &ArgValue) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
 fn parse_member(key: &str, v: &ArgValue, depth: usize) -> Result<Member, String> {
     let bound = |exclusive| -> Result<Bound, String> {
         Ok(Bound {
@@ -607,6 +658,9 @@ fn parse_member(key: &str, v: &ArgValue, depth: usize) -> Result<Member, String>
         "suffix" => Member::Suffix(string(key, v)?),
         "glob" => Member::Glob(Glob::parse(&string(key, v)?)?),
         "regex" => Member::Regex(RegexPattern::parse(&string(key, v)?)?),
+        "subpath" => Member::Subpath(SubpathRule::parse(&semantic_json(v))?),
+        "url" => Member::Url(Box::new(UrlRule::parse(&semantic_json(v))?)),
+        "cidr" => Member::Cidr(CidrRule::parse(&semantic_json(v))?),
         "len" => {
             let ArgValue::Map(m) = v else {
                 return Err("`len` must be an object `{\"min\": n, \"max\": m}`".to_owned());

@@ -86,6 +86,7 @@ impl CidrRule {
     }
 
     /// The networks as a JSON list of strings (`address/prefix`).
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Value {
         Value::Array(
             self.nets

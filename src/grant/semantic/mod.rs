@@ -11,13 +11,11 @@
 //!   sound (when unsure, `false`), checked by property tests;
 //! - `refusal(&self, &str) -> String`: why a value is refused, with the value escaped and
 //!   truncated;
-//! - `to_json(&self) -> serde_json::Value`: the canonical JSON form, which `parse` reads back to an
-//!   equal rule.
+//! - `to_json(&self) -> serde_json::Value` (tests only: a constraint serialises as written): the
+//!   canonical JSON form, which `parse` reads back to an equal rule.
 //!
-//! The exact rules are in `docs/semantic-constraints.md`.
-
-// Wired into the constraint enum by the lead.
-#![allow(dead_code)]
+//! They are members of the constraint language ([`super::constraint`]); the exact rules are in
+//! SPEC sections 3.1 and 3.2.
 
 pub(crate) mod cidr;
 pub(crate) mod subpath;

@@ -107,6 +107,7 @@ impl SubpathRule {
     }
 
     /// The root as a JSON string.
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Value {
         Value::String(self.root_text())
     }

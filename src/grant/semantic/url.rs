@@ -3,7 +3,7 @@
 
 use super::{shown, string_list};
 use ::url::{Host, Url};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// The schemes a `url` constraint may list: the special schemes that have a host and a default
@@ -60,6 +60,7 @@ impl HostPattern {
         }
     }
 
+    #[cfg(test)]
     fn text(&self) -> String {
         match self {
             HostPattern::Domain(d) | HostPattern::Ip(d) => d.clone(),
@@ -342,9 +343,10 @@ impl UrlRule {
     }
 
     /// The canonical JSON form: every member a sorted list, `ports` only when listed.
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Value {
         let list = |items: Vec<Value>| Value::Array(items);
-        let mut obj = Map::new();
+        let mut obj = serde_json::Map::new();
         obj.insert(
             "schemes".into(),
             list(
