@@ -334,7 +334,7 @@ fn an_uncovered_semantic_child_is_escalation_and_refused_by_the_builder() {
     assert!(
         err.contains("`path`")
             && err.contains("/data/reports")
-            && err.contains("{\\\"subpath\\\":\\\"/data\\\"}"),
+            && err.contains(r#"{"subpath":"/data"}"#),
         "{err}"
     );
     let err = attempt(
