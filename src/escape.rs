@@ -59,6 +59,18 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Input text as a message shows it: its first `max_chars` characters, escaped, followed by
+/// `mark` when it was cut.
+pub(crate) fn shown_cut(text: &str, max_chars: usize, mark: &str) -> String {
+    let cut: String = text.chars().take(max_chars).collect();
+    let was_cut = cut.len() < text.len();
+    let mut out = escape_text(cut).into_owned();
+    if was_cut {
+        out.push_str(mark);
+    }
+    out
+}
+
 /// `text` with every [`must_escape`] character as `\u{..}`; borrowed when nothing needed it.
 #[must_use]
 pub(crate) fn escape_text<'a>(text: impl Into<Cow<'a, str>>) -> Cow<'a, str> {

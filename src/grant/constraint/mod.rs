@@ -411,23 +411,13 @@ impl fmt::Display for Constraint {
 
 /// At most 200 characters of a text, escaped, with `...` when cut.
 pub(crate) fn shown_long(s: &str) -> String {
-    let cut: String = s.chars().take(200).collect();
-    let mut out: String = crate::escape::escape_text(cut.as_str()).into_owned();
-    if cut.len() < s.len() {
-        out.push_str("...");
-    }
-    out
+    crate::escape::shown_cut(s, 200, "...")
 }
 
 /// A value as shown in a message: its JSON, escaped and cut to 40 characters.
 pub(crate) fn shown_value(v: &ArgValue) -> String {
     let json = serde_json::to_string(v).unwrap_or_default();
-    let cut: String = json.chars().take(40).collect();
-    let mut out = shown(&cut);
-    if cut.len() < json.len() {
-        out.push_str("...");
-    }
-    out
+    crate::escape::shown_cut(&json, 40, "...")
 }
 
 /// The members with every `all_of` merged in (SPEC 3.2 rule 2).

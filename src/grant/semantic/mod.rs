@@ -27,11 +27,7 @@ const SHOWN_CHARS: usize = 64;
 /// A value from an input as a message shows it: its first [`SHOWN_CHARS`] characters, escaped
 /// (see [`crate::escape`]), with `…` when it was cut.
 fn shown(value: &str) -> String {
-    let mut cut: String = value.chars().take(SHOWN_CHARS).collect();
-    if cut.len() < value.len() {
-        cut.push('…');
-    }
-    crate::escape::escape_text(cut).into_owned()
+    crate::escape::shown_cut(value, SHOWN_CHARS, "…")
 }
 
 /// The strings of a JSON value that is a string or a non-empty array of strings, for the list
